@@ -1,0 +1,220 @@
+"""Run one layer's gate as a GX checkpoint and turn the result into evidence and a verdict.
+
+A gate fails when any blocking expectation fails, when an expectation could not be evaluated
+(it raised), or when nothing was evaluated at all (GX reports an empty checkpoint as a success).
+Gates never retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+import duckdb  # noqa: E402
+import great_expectations as gx  # noqa: E402
+
+from expectations.context import add_duckdb_datasource, get_context  # noqa: E402
+from expectations.suites import GateParams, layer_suites  # noqa: E402
+
+log = logging.getLogger(__name__)
+LAYERS = ("raw", "staging", "marts")
+
+
+@dataclass
+class ExpectationOutcome:
+    table: str
+    expectation: str
+    column: str | None
+    description: str | None
+    severity: str
+    success: bool
+    evaluated: bool
+    unexpected_count: int | None
+    element_count: int | None
+    observed: Any
+    sample: list[Any]
+    error: str | None
+
+
+@dataclass
+class GateResult:
+    layer: str
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    skipped_tables: list[str] = field(default_factory=list)
+
+    @property
+    def evaluated(self) -> int:
+        return sum(o.evaluated for o in self.outcomes)
+
+    @property
+    def blocking_failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if o.severity == "blocking" and (not o.success or not o.evaluated)]
+
+    @property
+    def warnings(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if o.severity == "warning" and not o.success]
+
+    @property
+    def passed(self) -> bool:
+        return self.evaluated > 0 and not self.blocking_failures
+
+    def summary(self) -> str:
+        return (
+            f"gate {self.layer}: {'PASSED' if self.passed else 'FAILED'} — {self.evaluated} "
+            f"expectations evaluated on {len({o.table for o in self.outcomes})} tables, "
+            f"{len(self.blocking_failures)} blocking failures, {len(self.warnings)} warnings"
+        )
+
+    def failure_message(self) -> str:
+        if self.evaluated == 0:
+            return f"gate {self.layer} evaluated no expectations: nothing was checked, so nothing may be published"
+        lines = [self.summary()]
+        for o in self.blocking_failures:
+            lines.append("  - " + describe(o))
+        return "\n".join(lines)
+
+    def to_markdown(self) -> str:
+        out = [f"# Validation report: {self.layer} layer", "", self.summary(), ""]
+        out += ["| result | severity | table | expectation | column | unexpected / total | observed |",
+                "|---|---|---|---|---|---|---|"]
+        for o in self.outcomes:
+            res = "ERROR" if not o.evaluated else ("pass" if o.success else "FAIL")
+            counts = f"{o.unexpected_count} / {o.element_count}" if o.unexpected_count is not None else ""
+            obs = _short(o.observed)
+            out.append(f"| {res} | {o.severity} | {o.table} | {o.description or o.expectation} | "
+                       f"{o.column or ''} | {counts} | {obs} |")
+        bad = [o for o in self.outcomes if (not o.success or not o.evaluated) and (o.sample or o.error)]
+        if bad:
+            out += ["", "## Failing rows (samples)", ""]
+            for o in bad:
+                out.append(f"- **{o.table}** `{o.expectation}` {o.column or ''}: "
+                           f"{_short(o.error or o.sample, 600)}")
+        if self.skipped_tables:
+            out += ["", f"Tables absent from this warehouse (not validated): {', '.join(self.skipped_tables)}"]
+        return "\n".join(out) + "\n"
+
+
+class GateFailed(RuntimeError):
+    def __init__(self, result: GateResult):
+        super().__init__(result.failure_message())
+        self.result = result
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe(o: ExpectationOutcome) -> str:
+    where = f"{o.table}.{o.column}" if o.column else o.table
+    what = o.description or o.expectation
+    if not o.evaluated:
+        return f"{where}: `{o.expectation}` ({what}) could not be evaluated: {o.error}"
+    if o.unexpected_count is not None and o.element_count is not None:
+        counts = f"{o.unexpected_count} of {o.element_count} rows unexpected"
+    elif o.unexpected_count is not None:
+        counts = f"{o.unexpected_count} unexpected rows"
+    else:
+        counts = f"observed {_short(o.observed)}"
+    sample = f"; e.g. {_short(o.sample, 200)}" if o.sample else ""
+    return f"{where}: `{o.expectation}` failed ({what}): {counts}{sample}"
+
+
+def _existing_tables(db_path: Path) -> set[str]:
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        return {f"{s}.{t}" for s, t in con.execute(
+            "select table_schema, table_name from information_schema.tables").fetchall()}
+
+
+def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | None = None) -> GateResult:
+    """Validate one layer of the warehouse at ``db_path``; write the report; return the result."""
+    result = GateResult(layer)
+    existing = _existing_tables(db_path)
+    table_suites = [ts for ts in layer_suites(layer) if ts.relation in existing]
+    result.skipped_tables = [ts.relation for ts in layer_suites(layer) if ts.relation not in existing]
+    if table_suites:
+        context = get_context()
+        ds = add_duckdb_datasource(context, db_path, name=f"warehouse_{layer}")
+        vds = []
+        for ts in table_suites:
+            asset = ds.add_query_asset(name=ts.relation, query=f"select * from {ts.relation}")
+            batch = asset.add_batch_definition_whole_table(f"{ts.relation}:all")
+            built = context.suites.add(ts.build(params))
+            vds.append(context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{layer}:{ts.relation}", data=batch, suite=built)))
+        checkpoint = context.checkpoints.add(gx.Checkpoint(
+            name=f"liucun_{layer}_gate", validation_definitions=vds,
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
+        with contextlib.redirect_stdout(io.StringIO()) as gx_stdout:  # GX prints notices
+            run = checkpoint.run()
+        engine = ds.get_execution_engine()
+        if gx_stdout.getvalue().strip():
+            log.debug("GX: %s", gx_stdout.getvalue().strip())
+        for vr in run.run_results.values():
+            table = vr.suite_name if hasattr(vr, "suite_name") else vr.meta.get("suite_name")
+            relation = next(ts.relation for ts in table_suites if ts.table == table)
+            for er in vr.results:
+                cfg = er.expectation_config
+                exc = er.exception_info or {}
+                raised = bool(exc.get("raised_exception")) or any(
+                    isinstance(v, dict) and v.get("exception_traceback") for v in exc.values())
+                error = None
+                if raised:
+                    msgs = [exc.get("exception_message")] + [
+                        v.get("exception_message") for v in exc.values() if isinstance(v, dict)]
+                    error = next((m for m in msgs if m), "expectation raised an exception")
+                res = er.result or {}
+                observed = res.get("observed_value")
+                sample = res.get("partial_unexpected_list") or []
+                query = cfg.kwargs.get("unexpected_rows_query")
+                if query and not er.success and not raised:
+                    sample = _sample_rows(engine, query.format(batch=relation))
+                    res = {**res, "unexpected_count": observed}
+                result.outcomes.append(ExpectationOutcome(
+                    table=relation,
+                    expectation=cfg.type,
+                    column=cfg.kwargs.get("column") or (
+                        f"{cfg.kwargs['column_A']},{cfg.kwargs['column_B']}" if "column_A" in cfg.kwargs else None),
+                    description=getattr(cfg, "description", None),
+                    severity=(cfg.meta or {}).get("severity", "blocking"),
+                    success=bool(er.success) and not raised,
+                    evaluated=not raised,
+                    unexpected_count=res.get("unexpected_count"),
+                    element_count=res.get("element_count"),
+                    observed=observed,
+                    sample=[_jsonable(s) for s in list(sample)[:5]],
+                    error=error,
+                ))
+    log.info(result.summary())
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        (report_dir / f"validation_{layer}.md").write_text(result.to_markdown(), encoding="utf-8")
+        (report_dir / f"validation_{layer}.json").write_text(
+            json.dumps({"layer": layer, "passed": result.passed, "evaluated": result.evaluated,
+                        "outcomes": [asdict(o) for o in result.outcomes]}, default=str, indent=1),
+            encoding="utf-8")
+    return result
+
+
+def _sample_rows(engine: Any, query: str, limit: int = 5) -> list[dict[str, Any]]:
+    """Up to ``limit`` failing rows of an unexpected-rows query (on GX's own connection)."""
+    import sqlalchemy as sa
+
+    try:
+        rows = engine.execute_query(sa.text(f"select * from ({query}) as failing limit {limit}"))
+        return [dict(r._mapping) for r in rows.fetchall()]
+    except Exception as exc:  # noqa: BLE001 - a sample is a courtesy, never a reason to crash
+        return [{"sample_unavailable": str(exc)[:200]}]
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,51 @@
+"""Expectation suites as code, one builder per table, grouped by layer.
+
+A builder is ``build_<table>_suite(params) -> gx.ExpectationSuite``; the suite name is the table's
+(dbt model's) name. Every expectation carries ``meta.severity``: ``blocking`` (default) stops
+publication, ``warning`` is reported only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable
+
+import great_expectations as gx
+
+
+@dataclass(frozen=True)
+class GateParams:
+    as_of: date
+    # row counts of the last publication per table (for row-count bands); empty on a first run
+    previous_row_counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TableSuite:
+    schema: str
+    table: str
+    build: Callable[[GateParams], gx.ExpectationSuite]
+
+    @property
+    def relation(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+BLOCKING = {"severity": "blocking"}
+WARNING = {"severity": "warning"}
+
+
+def suite(name: str, *expectations: gx.expectations.Expectation) -> gx.ExpectationSuite:
+    s = gx.ExpectationSuite(name=name)
+    for e in expectations:
+        if not e.meta or "severity" not in e.meta:
+            e.meta = {**(e.meta or {}), **BLOCKING}
+        s.expectations.append(e)
+    return s
+
+
+def layer_suites(layer: str) -> list[TableSuite]:
+    from expectations.suites import marts, raw, staging
+
+    return {"raw": raw.SUITES, "staging": staging.SUITES, "marts": marts.SUITES}[layer]

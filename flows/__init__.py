@@ -1,0 +1,16 @@
+"""liucun (留存): Prefect flows that ingest touchpoints, build dbt marts, gate them with GX and publish.
+
+Importing the package pins the runtime so nothing phones home and Prefect's local server has time
+to start on a small machine; explicit environment settings still win.
+"""
+
+import os
+
+for _key, _value in {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    "GX_ANALYTICS_ENABLED": "false",
+}.items():
+    os.environ.setdefault(_key, _value)

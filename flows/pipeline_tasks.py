@@ -1,0 +1,114 @@
+"""Tasks of the retention pipeline. I/O retries with backoff; gates never retry, dbt never caches."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from expectations.gate import GateFailed, GateResult, run_gate
+from expectations.suites import GateParams
+from flows.config import ProjectConfig
+from flows.dbt_runner import DbtRunSummary, run_dbt
+from flows.ingest import LoadResult, SourceError, ingest
+from flows.publish import Publication, publish
+from flows.warehouse import Warehouse
+
+
+def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry transient I/O trouble (connections, locks), never a contract or config error."""
+    try:
+        state.result()
+    except SourceError:
+        return False
+    except (ConnectionError, TimeoutError, OSError):
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+@task(name="ingest-sources", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_io_only)
+def ingest_sources(config: ProjectConfig, candidate: Path, run_id: str, as_of: date, salt: str) -> list[LoadResult]:
+    """Load every configured source into the candidate's raw layer; quarantine rows that break contracts."""
+    log = get_run_logger()
+    results = ingest(candidate, config, run_id, as_of, salt)
+    for r in results:
+        secs = (r.finished_at - r.started_at).total_seconds()
+        log.info(
+            "loaded %-22s %9d read  %9d loaded  %7d quarantined  (%.1fs)%s%s",
+            r.source, r.rows_read, r.rows_loaded, r.rows_quarantined, secs,
+            f"  reasons={r.reasons}" if r.reasons else "",
+            f"  schema drift: extra columns {r.schema_drift}" if r.schema_drift else "",
+        )
+        for w in r.warnings:
+            log.warning("%s: %s", r.source, w)
+    return results
+
+
+@task(name="validate-layer")
+def validate_layer(layer: str, candidate: Path, as_of: date, report_dir: Path) -> GateResult:
+    """Run the layer's GX checkpoint; publish evidence as Prefect artifacts; fail on blocking failures."""
+    log = get_run_logger()
+    result = run_gate(layer, candidate, GateParams(as_of=as_of), report_dir)
+    rows = [
+        {
+            "result": "error" if not o.evaluated else ("pass" if o.success else "FAIL"),
+            "severity": o.severity, "table": o.table, "expectation": o.description or o.expectation,
+            "column": o.column or "", "unexpected": o.unexpected_count, "rows": o.element_count,
+        }
+        for o in result.outcomes
+    ]
+    key = f"gx-{layer}-validation"
+    create_table_artifact(key=key, table=rows, description=result.summary())
+    create_markdown_artifact(key=f"{key}-report", markdown=result.to_markdown(), description=result.summary())
+    for w in result.warnings:
+        log.warning("gate %s warning: %s", layer, w.description or w.expectation)
+    if not result.passed:
+        raise GateFailed(result)
+    log.info(result.summary())
+    return result
+
+
+@task(name="dbt-build")
+def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, as_of: date) -> DbtRunSummary:
+    """``dbt build --select <select>`` (models, unit tests and data tests) on the candidate."""
+    log = get_run_logger()
+    summary = run_dbt(
+        ["build", "--select", select],
+        project_dir=project_dir, work_dir=work_dir,
+        env={"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(candidate)},
+        dbt_vars={"as_of_date": as_of.isoformat()}, log=log,
+    )
+    log.info("dbt build %s: %d models, %d tests, %d unit tests in %.1fs", select,
+             summary.count("model"), summary.count("test"), summary.count("unit_test"), summary.elapsed)
+    return summary
+
+
+@task(name="publish")
+def publish_candidate(warehouse: Warehouse, candidate: Path, run_id: str, as_of: date,
+                      gates: dict[str, dict]) -> Publication:
+    """Atomically replace the published DuckDB file and switch the Parquet pointer."""
+    log = get_run_logger()
+    pub = publish(warehouse, candidate, run_id, as_of.isoformat(), gates)
+    log.info("published %s (version %s): %s", pub.path, pub.version, pub.row_counts)
+    return pub
+
+
+def layer_row_counts(candidate: Path) -> dict[str, int]:
+    import duckdb
+
+    with duckdb.connect(str(candidate), read_only=True) as con:
+        out: dict[str, int] = {}
+        for schema, table in con.execute(
+            "select schema_name, table_name from duckdb_tables() where schema_name in "
+            "('raw','intermediate','marts') union all select schema_name, view_name from duckdb_views() "
+            "where schema_name = 'staging'").fetchall():
+            if table.startswith("_"):
+                continue
+            n = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]  # type: ignore[index]
+            out[schema] = out.get(schema, 0) + n
+        return out

@@ -1,0 +1,50 @@
+"""Runtime settings, read once from the environment (prefix ``LIUCUN_``). No secrets in files."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PREFECT_SALT_SECRET_BLOCK = "liucun-pii-salt"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIUCUN_")
+
+    pii_salt: SecretStr | None = None
+    dbt_project_dir: Path = REPO_ROOT / "dbt_project"
+    demo_config: Path = REPO_ROOT / "flows" / "demo" / "liucun.yml"
+
+
+class SaltMissing(RuntimeError):
+    pass
+
+
+def resolve_pii_salt(settings: Settings, warehouse_root: Path, allow_generated: bool) -> str:
+    """The secret salt for PII hashes: LIUCUN_PII_SALT, else the Prefect Secret block
+    ``liucun-pii-salt``, else (demo only) a random salt kept beside the warehouse (mode 0600)."""
+    if settings.pii_salt is not None and settings.pii_salt.get_secret_value():
+        return settings.pii_salt.get_secret_value()
+    try:
+        from prefect.blocks.system import Secret
+
+        return str(Secret.load(PREFECT_SALT_SECRET_BLOCK).get())
+    except Exception:  # noqa: BLE001 - no such block / no API: fall through
+        pass
+    if not allow_generated:
+        raise SaltMissing(
+            "no PII salt: set LIUCUN_PII_SALT (a long random string, kept secret and stable) or "
+            f"create a Prefect Secret block named {PREFECT_SALT_SECRET_BLOCK!r}"
+        )
+    path = warehouse_root / ".secrets" / "pii_salt"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()

@@ -1,0 +1,89 @@
+"""The warehouse folder: published file, versioned Parquet, candidates, reports and the run lock.
+
+    DIR/liucun.duckdb            published marts (schema marts) and audit tables; replaced atomically
+    DIR/parquet/<version>/       each mart as Parquet; DIR/parquet/current -> the live version
+    DIR/parquet/CURRENT          the live version's name, for tools that do not follow symlinks
+    DIR/.runs/<run_id>/          a run's candidate warehouse and dbt artifacts (removed on success)
+    DIR/reports/<run_id>/        validation reports of every gate of a run (kept)
+    DIR/.liucun.lock             held by the running pipeline: a second run is refused
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+
+class WarehouseBusy(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    root: Path
+
+    @property
+    def published(self) -> Path:
+        return self.root / "liucun.duckdb"
+
+    @property
+    def parquet_dir(self) -> Path:
+        return self.root / "parquet"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / ".runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def candidate(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "candidate.duckdb"
+
+    def report_dir(self, run_id: str) -> Path:
+        return self.root / "reports" / run_id
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive run lock (released by the OS if the process dies)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".liucun.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                raise WarehouseBusy(
+                    f"another liucun run (pid {holder}) is using {self.root}; wait for it to "
+                    f"finish — this run was refused and changed nothing"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def clear_stale_runs(self) -> list[str]:
+        """Remove candidates left by runs that died (we hold the lock, so none is running)."""
+        removed = []
+        if self.runs_dir.exists():
+            for d in sorted(self.runs_dir.iterdir()):
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d.name)
+        for tmp in self.root.glob(".liucun.duckdb.*.tmp*"):
+            tmp.unlink(missing_ok=True)
+        return removed
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
