@@ -8,6 +8,7 @@ Gates never retry.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import json
 import logging
@@ -18,13 +19,14 @@ from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-import duckdb  # noqa: E402
-import great_expectations as gx  # noqa: E402
+import duckdb
+import great_expectations as gx
 
-from expectations.context import add_duckdb_datasource, get_context  # noqa: E402
-from expectations.suites import GateParams, layer_suites  # noqa: E402
+from expectations.context import add_duckdb_datasource, get_context
+from expectations.suites import GateParams, layer_suites
 
 log = logging.getLogger(__name__)
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
 LAYERS = ("raw", "staging", "marts")
 
 
@@ -135,6 +137,22 @@ def _existing_tables(db_path: Path) -> set[str]:
             "select table_schema, table_name from information_schema.tables").fetchall()}
 
 
+def _checkpoint(layer: str, db_path: Path, params: GateParams, table_suites: list) -> tuple[Any, Any, Any]:
+    context = get_context()
+    ds = add_duckdb_datasource(context, db_path, name=f"warehouse_{layer}")
+    vds = []
+    for ts in table_suites:
+        asset = ds.add_query_asset(name=ts.relation, query=f"select * from {ts.relation}")
+        batch = asset.add_batch_definition_whole_table(f"{ts.relation}:all")
+        built = context.suites.add(ts.build(params))
+        vds.append(context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{layer}:{ts.relation}", data=batch, suite=built)))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=f"liucun_{layer}_gate", validation_definitions=vds,
+        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
+    return context, ds, checkpoint
+
+
 def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | None = None) -> GateResult:
     """Validate one layer of the warehouse at ``db_path``; write the report; return the result."""
     result = GateResult(layer)
@@ -142,23 +160,13 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
     table_suites = [ts for ts in layer_suites(layer) if ts.relation in existing]
     result.skipped_tables = [ts.relation for ts in layer_suites(layer) if ts.relation not in existing]
     if table_suites:
-        context = get_context()
-        ds = add_duckdb_datasource(context, db_path, name=f"warehouse_{layer}")
-        vds = []
-        for ts in table_suites:
-            asset = ds.add_query_asset(name=ts.relation, query=f"select * from {ts.relation}")
-            batch = asset.add_batch_definition_whole_table(f"{ts.relation}:all")
-            built = context.suites.add(ts.build(params))
-            vds.append(context.validation_definitions.add(
-                gx.ValidationDefinition(name=f"{layer}:{ts.relation}", data=batch, suite=built)))
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name=f"liucun_{layer}_gate", validation_definitions=vds,
-            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
-        with contextlib.redirect_stdout(io.StringIO()) as gx_stdout:  # GX prints notices
+        gx_stdout = io.StringIO()  # GX prints notices to stdout; keep them in the debug log
+        with contextlib.redirect_stdout(gx_stdout):
+            context, ds, checkpoint = _checkpoint(layer, db_path, params, table_suites)
             run = checkpoint.run()
-        engine = ds.get_execution_engine()
         if gx_stdout.getvalue().strip():
             log.debug("GX: %s", gx_stdout.getvalue().strip())
+        engine = ds.get_execution_engine()
         for vr in run.run_results.values():
             table = vr.suite_name if hasattr(vr, "suite_name") else vr.meta.get("suite_name")
             relation = next(ts.relation for ts in table_suites if ts.table == table)
@@ -194,6 +202,7 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
                     sample=[_jsonable(s) for s in list(sample)[:5]],
                     error=error,
                 ))
+        _close(engine, ds)
     log.info(result.summary())
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -203,6 +212,18 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
                         "outcomes": [asdict(o) for o in result.outcomes]}, default=str, indent=1),
             encoding="utf-8")
     return result
+
+
+def _close(execution_engine: Any, datasource: Any) -> None:
+    """Release every DuckDB connection GX opened (its datasource engine and its execution engine's
+    persisted connection), so the file lock is free for dbt and publishing."""
+    conn = getattr(execution_engine, "_connection", None)
+    if conn is not None:
+        conn.close()
+        execution_engine._connection = None
+    execution_engine.engine.dispose()
+    datasource.get_engine().dispose()
+    gc.collect()
 
 
 def _sample_rows(engine: Any, query: str, limit: int = 5) -> list[dict[str, Any]]:

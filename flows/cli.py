@@ -77,7 +77,7 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
     print("  gates: " + ", ".join(
         f"{k} {'passed' if g['passed'] else 'FAILED'} ({g['evaluated']} checks, {g['warnings']} warnings)"
         for k, g in s["gates"].items()))
-    print(f"  marts: " + ", ".join(f"{k} {v:,}" for k, v in s["mart_rows"].items()))
+    print("  marts: " + ", ".join(f"{k} {v:,}" for k, v in s["mart_rows"].items()))
     print(f"  published: {s['published']}")
     print(f"  parquet:   {s['parquet']}")
     print(f"  reports:   {s['reports']}")

@@ -19,7 +19,7 @@ import glob
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -136,9 +136,10 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
     con.execute(
         f"""create or replace temp table _lines as
         select *, case when json_valid(line) then json_type(line) = 'OBJECT' else false end as _ok
-        from (select filename as _file, u.n as _line, u.line as line
-        from read_text({file_list}), unnest(string_split(content, chr(10))) with ordinality as u(line, n)
-        where trim(u.line) <> '')"""
+        from (select _file, unnest(lines) as line, generate_subscripts(lines, 1) as _line
+              from (select filename as _file, string_split(content, chr(10)) as lines
+                    from read_text({file_list})))
+        where trim(line) <> ''"""
     )
     con.execute(
         f"""create or replace temp table _rejects as
@@ -256,7 +257,7 @@ def load_source(
     salt: str,
 ) -> LoadResult:
     """Load one configured file source into ``raw.<kind>``; quarantine what breaks the contract."""
-    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    started = datetime.now(UTC).replace(tzinfo=None)
     contract = CONTRACTS[src.kind]
     pattern = str(data_dir / src.path)
     files = sorted(glob.glob(pattern, recursive=True))
@@ -289,7 +290,7 @@ def load_source(
     reason = "case " + " ".join(f"when {cond} then {lit(r)}" for cond, r in checks) + " end"
     pk = ", ".join(f"t_{k}" for k in src.primary_key)
     key_expr = " || '|' || ".join(f"coalesce(t_{k}::varchar, '')" for k in src.primary_key)
-    content = ", ".join(f"t_{c.name}" for c in contract.columns)
+    content = ", ".join([f"t_{c.name}" for c in contract.columns] + ["_extra"])
     typed_sql = (
         f"""create or replace temp table _typed as
         with r as (select _file, _line, _rownum, {extra} as _extra, {raw_sel} from _src),
@@ -362,7 +363,7 @@ def load_source(
         location=pattern,
         files=files,
         started_at=started,
-        finished_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        finished_at=datetime.now(UTC).replace(tzinfo=None),
         rows_read=rows_read,
         rows_loaded=loaded,
         rows_quarantined=quarantined,
@@ -387,7 +388,7 @@ def ingest(
     db_path: Path, config: ProjectConfig, run_id: str, as_of: date, salt: str
 ) -> list[LoadResult]:
     """Load every configured source into ``db_path``; one DuckDB transaction per source."""
-    results = []
+    results, errors = [], []
     with duckdb.connect(str(db_path)) as con:
         con.execute("set TimeZone = 'UTC'")
         create_raw_schema(con)
@@ -399,7 +400,12 @@ def ingest(
             try:
                 results.append(load_source(con, src, config.data_dir, f"{run_id}:{src.name}", as_of, salt))
                 con.execute("commit")
+            except SourceError as exc:  # keep going: report every broken source at once
+                con.execute("rollback")
+                errors.append(str(exc))
             except Exception:
                 con.execute("rollback")
                 raise
+    if errors:
+        raise SourceError(f"{len(errors)} source(s) could not be loaded:\n- " + "\n- ".join(errors))
     return results

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -65,7 +65,7 @@ def publish(
     gates: dict[str, dict],
 ) -> Publication:
     """Publish the candidate's marts; see the module docstring for the order of operations."""
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(UTC).replace(tzinfo=None)
     version = now.strftime("%Y%m%dT%H%M%S") + "-" + run_id[:8]
     tmp = warehouse.root / f".liucun.duckdb.{run_id}.tmp"
     tmp.unlink(missing_ok=True)

@@ -41,7 +41,7 @@ def _headline(published: Path) -> dict[str, Any]:
     if row is None:
         return {}
     keys = ["period_start", "customers_start", "customers_end", "customers_new", "crr", "strict_retention_rate"]
-    return dict(zip(keys, [str(row[0]), *row[1:]]))
+    return dict(zip(keys, [str(row[0]), *row[1:]], strict=False))
 
 
 @flow(name="retention_pipeline", log_prints=False)

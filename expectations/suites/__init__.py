@@ -7,9 +7,9 @@ publication, ``warning`` is reported only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable
 
 import great_expectations as gx
 

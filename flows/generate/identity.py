@@ -10,7 +10,16 @@ import pyarrow as pa
 
 from . import params as P
 from .persons import Persons
-from .rand import ALNUM, OPENID_ALPHABET, HEX, prefixed, random_strings, unique_ints, uuids
+from .rand import (
+    HEX,
+    OPENID_ALPHABET,
+    base32_codes,
+    prefixed,
+    random_strings,
+    unique_ints,
+    uuids,
+    zfill,
+)
 from .window import Window
 
 log = logging.getLogger(__name__)
@@ -76,8 +85,8 @@ def format_phone(phone: np.ndarray, fmt: np.ndarray) -> np.ndarray:
     """Render normalised phone numbers the way a clerk typed them."""
     num = np.where(phone == "", "0", phone).astype(np.int64)
     a = (num // 10**8).astype(str)
-    b = np.char.zfill(((num // 10**4) % 10**4).astype(str), 4)
-    c = np.char.zfill((num % 10**4).astype(str), 4)
+    b = zfill((num // 10**4) % 10**4, 4)
+    c = zfill(num % 10**4, 4)
     dashed = np.char.add(np.char.add(np.char.add(a, "-"), np.char.add(b, "-")), c)
     spaced = np.char.add(np.char.add("+86 ", np.char.add(a, " ")), np.char.add(np.char.add(b, " "), c))
     out = np.where(fmt == 1, dashed, np.where(fmt == 2, spaced, phone.astype(spaced.dtype)))
@@ -128,16 +137,6 @@ def _typo(email: np.ndarray, dom: np.ndarray) -> np.ndarray:
     return np.char.add(np.char.add(local, "@"), DOMAIN_TYPOS[dom])
 
 
-def _base32_codes(nums: np.ndarray, length: int) -> np.ndarray:
-    table = np.frombuffer(ALNUM.encode("ascii"), dtype=np.uint8)
-    digits = np.empty((nums.size, length), dtype=np.uint8)
-    x = nums.copy()
-    for i in range(length - 1, -1, -1):
-        digits[:, i] = table[x % 32]
-        x //= 32
-    return np.ascontiguousarray(digits).view(f"S{length}").ravel().astype(f"<U{length}")
-
-
 def simulate_identity(rng: np.random.Generator, persons: Persons, window: Window) -> Identity:
     """Assign every person's identifiers, duplicate CRM records and the shared devices."""
     n = persons.n
@@ -182,7 +181,7 @@ def simulate_identity(rng: np.random.Generator, persons: Persons, window: Window
     web_user = persons.pref[:, 1] > 0
     web_dev = _fill(_blank(n, 36), web_user, uuids(rng, int(web_user.sum())))
 
-    referral_code = np.char.add("RF", _base32_codes(unique_ints(rng, n, 0, 32**6), 6))
+    referral_code = np.char.add("RF", base32_codes(unique_ints(rng, n, 0, 32**6), 6))
 
     # duplicate CRM records: same phone, different crm_id, registered later via another channel
     cand = np.nonzero(rng.random(n) < P.P_DUP_CRM)[0]

@@ -20,7 +20,7 @@ HEX = "0123456789abcdef"
 def make_streams(seed: int) -> dict[str, np.random.Generator]:
     """One independent PCG64 generator per module, all derived from ``seed``."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return {name: np.random.Generator(np.random.PCG64(ss)) for name, ss in zip(STREAMS, children)}
+    return {name: np.random.Generator(np.random.PCG64(ss)) for name, ss in zip(STREAMS, children, strict=False)}
 
 
 def random_strings(rng: np.random.Generator, n: int, length: int, alphabet: str) -> np.ndarray:
@@ -65,10 +65,17 @@ def unique_ints(rng: np.random.Generator, n: int, low: int, high: int,
         out[bad] = rng.integers(low, high, size=k, dtype=np.int64)
 
 
+def zfill(numbers: np.ndarray, width: int) -> np.ndarray:
+    """Integers rendered as zero-padded strings (safe for empty input)."""
+    text = np.asarray(numbers, dtype=np.int64).astype(str)
+    if text.size == 0:
+        return np.zeros(0, dtype=f"<U{width}")
+    return np.char.zfill(text, width)
+
+
 def prefixed(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:
     """Zero-padded identifiers such as ``C00012345`` from integer numbers."""
-    digits = np.char.zfill(np.asarray(numbers, dtype=np.int64).astype(str), width)
-    return np.char.add(prefix, digits)
+    return np.char.add(prefix, zfill(numbers, width))
 
 
 def categorical(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
@@ -87,3 +94,16 @@ def ragged_arange(counts: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     return np.arange(total, dtype=np.int64) - starts
+
+
+def base32_codes(nums: np.ndarray, length: int) -> np.ndarray:
+    """Fixed-length codes over ``ALNUM`` (32 symbols) encoding non-negative integers."""
+    table = np.frombuffer(ALNUM.encode("ascii"), dtype=np.uint8)
+    digits = np.empty((nums.size, length), dtype=np.uint8)
+    x = np.asarray(nums, dtype=np.int64).copy()
+    for i in range(length - 1, -1, -1):
+        digits[:, i] = table[x % 32]
+        x //= 32
+    if nums.size == 0:
+        return np.array([], dtype=f"<U{length}")
+    return np.ascontiguousarray(digits).view(f"S{length}").ravel().astype(f"<U{length}")

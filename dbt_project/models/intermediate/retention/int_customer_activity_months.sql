@@ -24,7 +24,7 @@ final as (
         customer_id,
         period_start,
         count(*) as orders,
-        sum(net_amount) as revenue
+        cast(sum(net_amount) as decimal(18, 2)) as revenue
     from qualifying
     group by customer_id, period_start
 

@@ -1,0 +1,50 @@
+# The README's two commands are `make demo` and `make test`. Everything installs from uv.lock.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+
+.PHONY: setup demo test test-unit test-integration test-e2e lint docs clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --compile-bytecode
+	touch $@
+
+## setup: create .venv exactly from uv.lock
+setup: $(VENV)/.synced
+
+## demo: set up, generate the demo sample and run the whole pipeline into ./warehouse
+demo: setup
+	$(VENV)/bin/liucun demo --warehouse warehouse
+
+## test: every test tier (unit, integration incl. dbt on a throwaway PostgreSQL, end-to-end)
+test: setup
+	$(VENV)/bin/python -m pytest tests
+
+test-unit: setup
+	$(VENV)/bin/python -m pytest tests/unit
+
+test-integration: setup
+	$(VENV)/bin/python -m pytest tests/integration
+
+test-e2e: setup
+	$(VENV)/bin/python -m pytest tests/e2e
+
+lint: setup
+	$(VENV)/bin/ruff check flows expectations tests
+
+## docs: build the dbt docs site (definitions, glossary, lineage) into dbt_project/target
+docs: setup
+	cd dbt_project && LIUCUN_DUCKDB_PATH=$(abspath warehouse/docs.duckdb) ../$(VENV)/bin/dbt docs generate --profiles-dir .
+
+clean:
+	rm -rf warehouse dbt_project/target dbt_project/logs .pytest_cache

@@ -1,0 +1,159 @@
+"""The order system's export: amounts, returns, delivery and channel-typical identifiers."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from . import params as P
+from .identity import Identity
+from .persons import Persons
+from .purchases import Purchases
+from .rand import prefixed, zfill
+from .window import UTC_OFFSET_S, Season, Window
+
+log = logging.getLogger(__name__)
+
+DISCOUNT_RATES = np.array([0.05, 0.10, 0.15, 0.20, 0.30])
+
+
+@dataclass
+class Orders:
+    """Exported (in-window) orders, sorted by time, plus links back to the purchase arrays."""
+
+    table: pa.Table  # raw typed columns (cents as int64, times as local/UTC seconds)
+    pos: np.ndarray  # purchase position of each exported order
+    order_no: np.ndarray  # per purchase position: exported order number, -1 if not exported
+    order_id: np.ndarray  # order_id strings of exported orders
+    person: np.ndarray
+    t: np.ndarray  # float days
+    channel: np.ndarray
+    delivered_t: np.ndarray  # float days (nan: store order or not yet delivered)
+    promised_day: np.ndarray  # day offset of the promised delivery date (-1 for store)
+    has_crm: np.ndarray  # bool: the order carries a crm_id / card / phone linkable to a person
+
+
+def _pick(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return np.where(mask, values, "")
+
+
+def _arrow_str(values: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.string(), mask=values == "")
+
+
+def build_orders(rng: np.random.Generator, persons: Persons, ident: Identity,
+                 purchases: Purchases, window: Window, season: Season,
+                 coupon_codes: np.ndarray, coupon_cents: np.ndarray) -> Orders:
+    """Turn in-window purchases into the order system's rows (vectorised)."""
+    inw = np.nonzero((purchases.t >= 0) & (purchases.t < window.days))[0]
+    pos = inw[np.lexsort((purchases.person[inw], purchases.t[inw]))]
+    n = pos.size
+    person, t, ch = purchases.person[pos], purchases.t[pos], purchases.channel[pos]
+    order_no = np.full(purchases.size, -1, dtype=np.int64)
+    order_no[pos] = np.arange(n)
+    order_num = 1_000_000_000 + np.cumsum(rng.integers(1, 8, n))
+    order_id = prefixed("O", order_num, 10)
+
+    # amounts (cents)
+    mu = np.log(persons.mean_spend[person]) - P.SPEND_SIGMA**2 / 2
+    gross = np.maximum(np.round(rng.lognormal(mu, P.SPEND_SIGMA) * 10) * 10, 990).astype(np.int64)
+    items = (1 + rng.poisson(gross / 25000.0)).astype(np.int32)
+    promo = rng.random(n) < np.where(season.at(t) > 1.3, 0.75, 0.30)
+    rate = DISCOUNT_RATES[rng.integers(0, DISCOUNT_RATES.size, n)]
+    discount = np.where(promo, np.round(gross * rate / 10) * 10, 0).astype(np.int64)
+    contact = purchases.coupon_contact[pos]
+    has_coupon = contact >= 0
+    slot = np.where(has_coupon, contact, coupon_cents.size)  # last slot: no coupon
+    discount = discount + np.append(coupon_cents, 0)[slot]
+    discount = np.minimum(discount, gross - 100)
+    net = gross - discount
+    returned = purchases.returned[pos]
+    full = rng.random(n) < 0.7
+    partial = np.floor(net * rng.uniform(0.2, 0.9, n)).astype(np.int64)
+    refund = np.where(returned, np.where(full, net, partial), 0).astype(np.int64)
+
+    # delivery (online channels)
+    online = ch != 0
+    day = np.floor(t)
+    promised = np.where(online, day + rng.integers(2, 5, n), -1).astype(np.int64)
+    delayed = purchases.delay[pos]
+    on_time = t + rng.uniform(0.6, 1.0, n) * (promised + 0.9 - t)
+    late = promised + rng.integers(1, 7, n) + rng.uniform(0.35, 0.85, n)
+    delivered = np.where(online, np.where(delayed, late, on_time), np.nan)
+    delivered = np.where(delivered < window.days, delivered, np.nan)
+
+    # identifiers
+    u = rng.random((n, 6))
+    store, shop, app, mp = ch == 0, ch == 1, ch == 2, ch == 3
+    d = np.where(ident.dup_index[person] >= 0, ident.dup_index[person], ident.dup_person.size)
+    use_dup = (t > np.append(ident.dup_registered, np.inf)[d]) & (u[:, 0] < 0.5)
+    crm = np.where(use_dup, np.append(ident.dup_crm_id, "")[d], ident.crm_id[person])
+    card_p, phone_p = ident.member_card[person], ident.phone[person]
+    anon = store & (u[:, 1] < P.P_ANON_STORE)
+    show_card = store & (card_p != "") & (u[:, 2] < 0.85) & ~anon
+    give_phone = (phone_p != "") & (
+        (store & ~anon & (u[:, 3] < np.where(show_card, 0.3, 0.8))) | shop | (mp & (u[:, 3] < 0.3)))
+    placeholder = store & ~anon & (u[:, 4] < P.P_PLACEHOLDER_PHONE)
+    ph_value = np.where(u[:, 5] < 0.7, P.PLACEHOLDER_PHONES[0], P.PLACEHOLDER_PHONES[1])
+    phone = np.where(placeholder, ph_value, _pick(give_phone, phone_p))
+    crm_col = _pick(shop | app, crm)
+    card_col = _pick(show_card, card_p)
+    union_col = _pick(mp, ident.unionid[person])
+    other = rng.integers(0, P.STORES_PER_REGION, n)
+    store_no = np.where(rng.random(n) < 0.85, persons.home_store[person], other)
+    store_id = np.char.add(np.char.add("S", zfill(persons.region[person] + 1, 2)),
+                           zfill(store_no + 1, 2))
+    has_crm = (crm_col != "") | (card_col != "") | (give_phone & ~placeholder) | mp
+
+    # referral code on the first-ever order of referral acquisitions
+    ref = persons.referrer[person]
+    first_ever = np.zeros(n, dtype=bool)
+    _, first_idx = np.unique(person, return_index=True)
+    first_ever[first_idx] = True
+    is_first = first_ever & (persons.acquired[person] >= 0) & (persons.acq_channel[person] == 5)
+    ref_code = _pick(is_first & (ref >= 0) & (rng.random(n) < 0.85),
+                     ident.referral_code[np.maximum(ref, 0)])
+    coupon = np.append(coupon_codes, "")[slot]
+
+    local_s = window.local_seconds(t)
+    deliv_s = window.local_seconds(np.nan_to_num(delivered)) - UTC_OFFSET_S
+    table = pa.table({
+        "order_id": pa.array(order_id),
+        "ordered_at_utc": pa.array(local_s - UTC_OFFSET_S, pa.int64()),
+        "channel": pa.array(np.array(P.ORDER_CHANNELS)[ch]),
+        "store_id": _arrow_str(_pick(store, store_id)),
+        "crm_id": _arrow_str(crm_col),
+        "member_card": _arrow_str(card_col),
+        "phone": _arrow_str(phone),
+        "wechat_unionid": _arrow_str(union_col),
+        "item_count": pa.array(items, pa.int32()),
+        "gross_cents": pa.array(gross), "discount_cents": pa.array(discount),
+        "net_cents": pa.array(net), "refund_cents": pa.array(refund),
+        "is_returned": pa.array(returned),
+        "referral_code": _arrow_str(ref_code),
+        "coupon_code": _arrow_str(coupon),
+        "promised_day": pa.array(promised, pa.int64(), mask=promised < 0),
+        "delivered_at_utc": pa.array(deliv_s, pa.int64(), mask=np.isnan(delivered)),
+        "month": pa.array(window.month_index(t)),
+    })
+    log.debug("orders: %d exported", n)
+    return Orders(table=table, pos=pos, order_no=order_no, order_id=order_id, person=person, t=t,
+                  channel=ch, delivered_t=delivered, promised_day=promised, has_crm=has_crm)
+
+
+ORDERS_SELECT = """
+SELECT order_id,
+       make_timestamp(ordered_at_utc * 1000000)::TIMESTAMPTZ AS ordered_at,
+       channel, store_id, crm_id, member_card, phone, wechat_unionid, item_count,
+       (gross_cents::DECIMAL(18,0) / 100)::DECIMAL(12,2) AS gross_amount,
+       (discount_cents::DECIMAL(18,0) / 100)::DECIMAL(12,2) AS discount_amount,
+       (net_cents::DECIMAL(18,0) / 100)::DECIMAL(12,2) AS net_amount,
+       (refund_cents::DECIMAL(18,0) / 100)::DECIMAL(12,2) AS refund_amount,
+       is_returned, referral_code, coupon_code,
+       (DATE '{start}' + promised_day::INTEGER) AS promised_delivery_date,
+       make_timestamp(delivered_at_utc * 1000000)::TIMESTAMPTZ AS delivered_at
+FROM t
+"""

@@ -1,0 +1,113 @@
+"""The whole Prefect flow, end to end, on real files: publish, refuse bad input, keep readers consistent."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from expectations.gate import GateFailed
+from flows.ingest import SourceError
+from tests.support.pipeline import DEMO_CONFIG
+
+AS_OF = date(2025, 12, 31)
+REPO = Path(__file__).resolve().parents[2]
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_flow(sources: Path, warehouse: Path) -> dict:
+    from flows.retention_pipeline import retention_pipeline
+
+    os.environ["LIUCUN_DATA_DIR"] = str(sources)
+    return retention_pipeline(config_path=str(DEMO_CONFIG), warehouse_dir=str(warehouse), as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def published(prefect_backend, clean_sources: Path, tmp_path_factory: pytest.TempPathFactory):
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    summary = run_flow(clean_sources, warehouse)
+    return warehouse, summary
+
+
+def test_flow_publishes_marts_duckdb_and_parquet(published):
+    warehouse, summary = published
+    db = warehouse / "liucun.duckdb"
+    assert summary["published"] == str(db)
+    assert all(g["passed"] and g["evaluated"] > 0 for g in summary["gates"].values())
+    assert summary["rows_read"] == summary["rows_loaded"] + summary["rows_quarantined"]
+    with duckdb.connect(str(db), read_only=True) as con:
+        schemas = {r[0] for r in con.execute("select distinct schema_name from duckdb_tables()").fetchall()}
+        assert schemas == {"marts", "audit"}  # raw, staging and intermediate are not published
+        for mart, n in summary["mart_rows"].items():
+            assert n > 0
+            assert con.execute(f"select count(*) from marts.{mart}").fetchone()[0] == n
+            pq = warehouse / "parquet" / "current" / f"{mart}.parquet"
+            assert con.execute(f"select count(*) from read_parquet('{pq}')").fetchone()[0] == n
+        (pubs,) = con.execute("select count(*) from audit.publications").fetchone()
+        assert pubs == 1
+        loads = con.execute("select sum(rows_read), sum(rows_loaded + rows_quarantined) from audit.source_loads").fetchone()
+        assert loads[0] == loads[1] == summary["rows_read"]
+    assert (warehouse / "parquet" / "CURRENT").read_text().strip() == summary["version"]
+    assert not any((warehouse / ".runs").iterdir()), "the published candidate is cleaned up"
+    assert not list(warehouse.glob("*.wal")) and not list(warehouse.glob(".liucun.duckdb.*"))
+    assert summary["headline"]["crr"] > 0
+
+
+def test_faulty_input_fails_and_leaves_the_publication_untouched(published, faulty_sources: Path):
+    warehouse, summary = published
+    before = (sha256(warehouse / "liucun.duckdb"), (warehouse / "parquet" / "CURRENT").read_text())
+    with pytest.raises((SourceError, GateFailed)) as err:
+        run_flow(faulty_sources, warehouse)
+    msg = str(err.value)
+    # --faults drops the `status` column from billing/invoices.csv: the error names file and column
+    assert "invoices.csv" in msg and "'status'" in msg
+    after = (sha256(warehouse / "liucun.duckdb"), (warehouse / "parquet" / "CURRENT").read_text())
+    assert after == before
+    with duckdb.connect(str(warehouse / "liucun.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from audit.publications").fetchone()[0] == 1
+
+
+def test_a_reader_of_the_old_file_keeps_a_consistent_old_version(published, clean_sources: Path):
+    warehouse, _ = published
+    old = duckdb.connect(str(warehouse / "liucun.duckdb"), read_only=True)
+    old_pubs = old.execute("select count(*) from audit.publications").fetchone()[0]
+    old_rows = old.execute("select count(*), sum(crr) from marts.rpt_retention_rate").fetchone()
+    summary = run_flow(clean_sources, warehouse)  # publishes again while `old` is open
+    assert old.execute("select count(*) from audit.publications").fetchone()[0] == old_pubs
+    assert old.execute("select count(*), sum(crr) from marts.rpt_retention_rate").fetchone() == old_rows
+    old.close()
+    with duckdb.connect(summary["published"], read_only=True) as new:
+        assert new.execute("select count(*) from audit.publications").fetchone()[0] == old_pubs + 1
+        # same input, same marts
+        assert new.execute("select count(*), sum(crr) from marts.rpt_retention_rate").fetchone() == old_rows
+
+
+def test_demo_command_end_to_end(tmp_path: Path):
+    """The README's `liucun demo`, as a user runs it (its own process and Prefect server)."""
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("LIUCUN_PII_SALT", None)  # the demo makes its own salt beside the warehouse
+    liucun = Path(sys.executable).with_name("liucun")
+    proc = subprocess.run(
+        [str(liucun), "demo", "--warehouse", str(tmp_path / "wh"), "--customers", "1500", "--months", "12"],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "customer retention rate CRR = (E - N) / S" in proc.stdout
+    assert "gates: raw passed" in proc.stdout
+    salt = tmp_path / "wh" / ".secrets" / "pii_salt"
+    assert salt.exists() and oct(salt.stat().st_mode & 0o777) == "0o600"
+    # a second run started with faults on the same warehouse fails and says why
+    proc2 = subprocess.run(
+        [str(liucun), "demo", "--warehouse", str(tmp_path / "wh"), "--customers", "1500", "--months", "12",
+         "--faults"], capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
+    assert proc2.returncode == 1
+    assert "PIPELINE FAILED — nothing was published" in proc2.stderr
+    assert "last publication" in proc2.stderr and "is unchanged" in proc2.stderr

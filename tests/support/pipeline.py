@@ -1,0 +1,64 @@
+"""Helpers to build a candidate warehouse step by step (ingest, dbt, gates) outside Prefect."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from flows.config import load_config
+from flows.dbt_runner import DbtRunSummary, run_dbt
+from flows.ingest import ingest
+from flows.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = REPO / "flows" / "demo" / "liucun.yml"
+
+
+def build_candidate(sources: Path, work: Path, as_of: date, salt: str) -> tuple[Path, DbtRunSummary]:
+    """Ingest the demo-format sources at ``sources`` and dbt-build everything into work/candidate.duckdb."""
+    import os
+
+    os.environ["LIUCUN_DATA_DIR"] = str(sources)
+    work.mkdir(parents=True, exist_ok=True)
+    db = work / "candidate.duckdb"
+    ingest(db, load_config(DEMO_CONFIG), "test", as_of, salt)
+    summary = run_dbt(["build"], Settings().dbt_project_dir, work,
+                      {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(db)},
+                      {"as_of_date": as_of.isoformat()})
+    return db, summary
+
+
+PG_TYPES = {"VARCHAR": "text", "BIGINT": "bigint", "DOUBLE": "double precision", "BOOLEAN": "boolean",
+            "DATE": "date", "TIMESTAMP": "timestamp", "JSON": "text"}
+
+
+def copy_raw_to_postgres(duck_db: Path, pg: dict[str, str]) -> dict[str, int]:
+    """Copy every raw.* table of a DuckDB warehouse into schema raw of a PostgreSQL database."""
+    import psycopg2
+
+    counts = {}
+    with duckdb.connect(str(duck_db), read_only=True) as src, psycopg2.connect(pg["dsn"]) as dst:
+        cur = dst.cursor()
+        cur.execute("create schema if not exists raw")
+        tables = [r[0] for r in src.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw' "
+            "and table_name not like '\\_%' escape '\\'").fetchall()]
+        for t in tables:
+            cols = src.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'raw' and table_name = ? order by ordinal_position", [t]).fetchall()
+            ddl = ", ".join(
+                f'"{c}" ' + (PG_TYPES.get(ty) or ("numeric" + ty[7:] if ty.startswith("DECIMAL") else "text"))
+                for c, ty in cols)
+            cur.execute(f'drop table if exists raw."{t}"; create table raw."{t}" ({ddl})')
+            df = src.execute(f'select * from raw."{t}"').df()
+            buf = io.StringIO()
+            df.to_csv(buf, index=False, header=False, na_rep="\\N")
+            buf.seek(0)
+            cur.copy_expert(f'copy raw."{t}" from stdin with (format csv, null \'\\N\')', buf)
+            counts[t] = len(df)
+        dst.commit()
+    return counts
