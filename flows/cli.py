@@ -49,7 +49,7 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
                   allow_generated_salt: bool) -> int:
     from flows.retention_pipeline import retention_pipeline
 
-    started = time.perf_counter()
+    started, started_wall = time.perf_counter(), time.time()
     try:
         summary = retention_pipeline(
             config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
@@ -59,9 +59,10 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
         print("\nPIPELINE FAILED — nothing was published.", file=sys.stderr)
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         print(f"{_last_publication(warehouse)}.", file=sys.stderr)
-        reports = sorted((warehouse / "reports").glob("*/validation_*.md"), key=os.path.getmtime)
+        reports = [p for p in (warehouse / "reports").glob("*/validation_*.md")
+                   if p.stat().st_mtime >= started_wall]
         if reports:
-            print(f"Validation reports: {reports[-1].parent}", file=sys.stderr)
+            print(f"Validation reports of this run: {reports[0].parent}", file=sys.stderr)
         return 1
     _print_summary(summary, time.perf_counter() - started)
     return 0

@@ -14,7 +14,6 @@ Reason codes: ``malformed_row`` (wrong number of columns, unclosed quote), ``inv
 
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
 import json
@@ -26,13 +25,10 @@ import duckdb
 
 from flows.config import ProjectConfig, SourceConfig
 from flows.contracts import CONTRACTS, Column, Contract
-from flows.pii import mask_text_sql, pii_hash_sql
+from flows.pii import pii_hash_sql
+from flows.readers import READERS, SourceError, lit, q
 
 META_COLUMNS = "_source varchar, _load_id varchar, _file varchar, _line bigint, _extra json"
-
-
-class SourceError(RuntimeError):
-    """A source cannot be loaded at all (missing file or column); the message says what to do."""
 
 
 @dataclass
@@ -50,16 +46,6 @@ class LoadResult:
     reasons: dict[str, int] = field(default_factory=dict)
     schema_drift: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def q(identifier: str) -> str:
-    """Quote an SQL identifier."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def lit(value: str) -> str:
-    """Quote an SQL string literal."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def create_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -89,123 +75,6 @@ def _file_sha256(paths: list[str]) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def _csv_header(path: str, encoding: str) -> list[str]:
-    with open(path, encoding=encoding, errors="replace", newline="") as fh:
-        return next(csv.reader(fh), [])
-
-
-def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> set[str]:
-    """Read CSV files into ``_src``; malformed lines go to ``_rejects``. Returns header columns."""
-    headers: dict[str, list[str]] = {f: _csv_header(f, src.encoding) for f in files}
-    _require_columns(src, {f: set(h) for f, h in headers.items()})
-    parts, rejects = [], []
-    for i, f in enumerate(files):
-        # One scan per file: DuckDB keeps rejects only without union_by_name.
-        con.execute(
-            f"""create or replace temp table _part{i} as
-            select *, {lit(f)} as _file, null::bigint as _line
-            from read_csv({lit(f)}, all_varchar = true, header = true,
-                          store_rejects = true, rejects_table = '_rej_err{i}',
-                          rejects_scan = '_rej_scan{i}', encoding = {lit(src.encoding)})"""
-        )
-        parts.append(f"select * from _part{i}")
-        rejects.append(
-            # DuckDB reports one error per bad field: one quarantine row per source line.
-            f"""select {lit(f)} as _file, e.line as _line,
-                   case when bool_or(e.error_type = 'INVALID ENCODING') then 'invalid_encoding'
-                        else 'malformed_row' end as reason,
-                   min(e.error_message) as detail, {mask_text_sql('min(e.csv_line)')} as record
-            from _rej_err{i} e group by e.line"""
-        )
-    con.execute(
-        "create or replace temp table _src as select *, row_number() over () as _rownum from ("
-        + " union all by name ".join(parts) + ")"
-    )
-    con.execute("create or replace temp table _rejects as " + " union all ".join(rejects))
-    for i in range(len(files)):
-        con.execute(f"drop table if exists _part{i}; drop table if exists _rej_err{i}; "
-                    f"drop table if exists _rej_scan{i}")
-    return set().union(*headers.values())
-
-
-def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> set[str]:
-    """Read JSON-lines files line by line (exact line numbers); invalid JSON is rejected."""
-    file_list = "[" + ", ".join(lit(f) for f in files) + "]"
-    con.execute(
-        f"""create or replace temp table _lines as
-        select *, case when json_valid(line) then json_type(line) = 'OBJECT' else false end as _ok
-        from (select _file, unnest(lines) as line, generate_subscripts(lines, 1) as _line
-              from (select filename as _file, string_split(content, chr(10)) as lines
-                    from read_text({file_list})))
-        where trim(line) <> ''"""
-    )
-    con.execute(
-        f"""create or replace temp table _rejects as
-        select _file, _line, 'invalid_json' as reason, 'line is not a JSON object' as detail,
-               {mask_text_sql('line')} as record
-        from _lines where not _ok"""
-    )
-    keys_by_file: dict[str, set[str]] = {}
-    for f, key in con.execute(
-        "select distinct _file, unnest(json_keys(line)) from _lines where _ok"
-    ).fetchall():
-        keys_by_file.setdefault(f, set()).add(key)
-    for f in files:
-        keys_by_file.setdefault(f, set())
-    _require_columns(src, keys_by_file)
-    all_keys = sorted(set().union(*keys_by_file.values()))
-    extracts = ", ".join(
-        f"case when json_type(line, {lit('$.' + json.dumps(k))}) = 'NULL' then null "
-        f"else line ->> {lit('$.' + json.dumps(k))} end as {q(k)}"
-        for k in all_keys
-    )
-    con.execute(
-        f"""create or replace temp table _src as
-        select {extracts + ',' if extracts else ''} _file, _line,
-               row_number() over (order by _file, _line) as _rownum
-        from _lines where _ok"""
-    )
-    return set(all_keys)
-
-
-def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> set[str]:
-    file_list = "[" + ", ".join(lit(f) for f in files) + "]"
-    cols_by_file: dict[str, set[str]] = {}
-    for f, name in con.execute(
-        f"select file_name, name from parquet_schema({file_list}) where num_children is null"
-    ).fetchall():
-        cols_by_file.setdefault(f, set()).add(name)
-    _require_columns(src, cols_by_file)
-    all_cols = sorted(set().union(*cols_by_file.values()))
-    casts = ", ".join(f"{q(c)}::varchar as {q(c)}" for c in all_cols)
-    con.execute(
-        f"""create or replace temp table _src as
-        select {casts}, filename as _file, file_row_number + 1 as _line,
-               row_number() over () as _rownum
-        from read_parquet({file_list}, filename = true, file_row_number = true,
-                          union_by_name = true)"""
-    )
-    con.execute(
-        "create or replace temp table _rejects as select null::varchar as _file, "
-        "null::bigint as _line, null::varchar as reason, null::varchar as detail, "
-        "null::varchar as record where false"
-    )
-    return set(all_cols)
-
-
-def _require_columns(src: SourceConfig, cols_by_file: dict[str, set[str]]) -> None:
-    contract = CONTRACTS[src.kind]
-    needed = [c for c in contract.columns if c.required or c.name in src.columns]
-    for f, cols in sorted(cols_by_file.items()):
-        for c in needed:
-            if src.source_column(c.name) not in cols:
-                raise SourceError(
-                    f"source {src.name!r}: file {f} has no column {src.source_column(c.name)!r} "
-                    f"(required by the {src.kind} contract as {c.name!r}). Fix the export, or map "
-                    f"the column under sources.{src.name}.columns in the config."
-                )
 
 
 def _typed_expr(col: Column, raw: str, tz: str) -> str:
@@ -266,8 +135,7 @@ def load_source(
             f"source {src.name!r}: no file matches {pattern}. Check `files.path` in the config "
             f"and that the export has landed."
         )
-    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[src.format]
-    source_cols = reader(con, files, src)
+    source_cols = READERS[src.format](con, files, src)
     mapped = {src.source_column(c.name) for c in contract.columns}
     drift = sorted(source_cols - mapped)
     present = [c for c in contract.columns if src.source_column(c.name) in source_cols]

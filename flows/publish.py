@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows.ingest import lit, q
+from flows.readers import lit, q
 from flows.warehouse import Warehouse, fsync_path
 
 KEEP_PARQUET_VERSIONS = 3

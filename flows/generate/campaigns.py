@@ -176,7 +176,9 @@ def simulate_campaigns(rng: np.random.Generator, persons: Persons, ident: Identi
     return Campaigns(campaign=campaign, contacts=contacts, uplift=uplift)
 
 
-def _uplift(campaign: dict[str, np.ndarray], contacts: dict[str, np.ndarray]) -> dict:
+def _uplift(campaign: dict[str, np.ndarray],
+            contacts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-channel counts and the sum of Y1 - Y0 over all targets."""
     nch = len(P.CAMPAIGN_CHANNELS)
     if contacts["campaign"].size == 0:
         z = np.zeros(nch)

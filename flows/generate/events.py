@@ -49,8 +49,8 @@ class Events:
         self.cols = {k: v[idx] for k, v in self.cols.items()}
 
 
-def _expand(rng: np.random.Generator, counts: np.ndarray, start: np.ndarray,
-            duration: np.ndarray, session_cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _expand(counts: np.ndarray, start: np.ndarray, duration: np.ndarray,
+            session_cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Expand (S, len(EVENT_TYPES)) counts into events spread evenly over each session."""
     per = counts.sum(axis=1)
     types = np.repeat(np.tile(np.arange(len(EVENT_TYPES), dtype=np.int8), per.size),
@@ -102,7 +102,7 @@ def _checkout_sessions(rng: np.random.Generator, persons: Persons, ident: Identi
     end = orders.t[digital] - SECOND  # the checkout event precedes the order record
     start = np.maximum(end - rng.uniform(2.0, 20.0, s) / 1440.0, persons.acquired[who] + SECOND)
     duration = np.maximum(end - start, 0.0)
-    return _expand(rng, c, start, duration, {
+    return _expand(c, start, duration, {
         "person": who, "channel": ch, "logged": logged, "device": _device(rng, ident, who, ch),
         "order_no": digital.astype(np.int64)})
 
@@ -144,7 +144,7 @@ def _browse_sessions(rng: np.random.Generator, persons: Persons, ident: Identity
     c[is_oa, 2] = 1
     c[is_oa, 3] = 0
     c[:, 4] = rng.random(s) < np.where(is_oa, 0.12, np.where(ch == 1, 0.05, 0.0))
-    return _expand(rng, c, start, duration, {
+    return _expand(c, start, duration, {
         "person": who, "channel": ch, "logged": logged, "device": _device(rng, ident, who, ch),
         "order_no": np.full(s, -1, dtype=np.int64)})
 
@@ -167,7 +167,7 @@ def _shared_sessions(rng: np.random.Generator, persons: Persons, ident: Identity
     duration = rng.uniform(1.0, 8.0, s) / 1440.0
     c = _counts(rng, s, np.ones(s, np.int64), 0.2, 1.0, 0.1, 0.0, np.zeros(s, np.int64),
                 checkout=False)
-    out = _expand(rng, c, start, duration, {
+    out = _expand(c, start, duration, {
         "person": who, "channel": ch, "logged": np.ones(s, dtype=bool),
         "device": np.full(s, DEV_SHARED, dtype=np.int8), "order_no": np.full(s, -1, np.int64),
         "shared": dev})
@@ -183,6 +183,8 @@ def simulate_events(rng: np.random.Generator, persons: Persons, ident: Identity,
     for p in parts:
         p.setdefault("shared", np.full(p["person"].size, -1, dtype=np.int64))
     cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "session_pos"}
+    inside = (cols["t"] >= 0) & (cols["t"] < window.days)  # sessions straddling the window start
+    cols = {k: v[inside] for k, v in cols.items()}
     n = cols["person"].size
     ms = np.floor(cols["t"] * 86_400_000.0).astype(np.int64) + window.epoch_local_s * 1000
     cols["ts_ms"] = ms

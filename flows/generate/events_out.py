@@ -53,50 +53,60 @@ FROM t
 """.replace("{off}", str(UTC_OFFSET_S))
 
 
-def _s(values: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.string(), mask=values == "")
+class _Lookup:
+    """Identifier strings as Arrow arrays, resolved per event with ``take`` (no Python strings)."""
+
+    def __init__(self, ident: Identity, orders: Orders) -> None:
+        n = ident.crm_id.size
+        self.n = n
+        self.crm = pa.array(ident.crm_id)
+        self.devices = pa.array(np.concatenate([ident.app_dev1, ident.app_dev2, ident.web_dev,
+                                                ident.shared_devices]))
+        self.openids = pa.array(np.concatenate([ident.openid_mp, ident.openid_oa]))
+        self.unionid = pa.array(ident.unionid)
+        self.order_id = pa.array(np.append(orders.order_id, ""))
+        self.net = np.append(orders.table.column("net_cents").to_numpy(), 0)
 
 
-def _pick(codes: np.ndarray, table: np.ndarray) -> pa.Array:
-    return pa.array(table[np.maximum(codes, 0)], pa.string(), mask=codes < 0)
+def _take(values: pa.Array, idx: np.ndarray, valid: np.ndarray) -> pa.Array:
+    return values.take(pa.array(np.where(valid, idx, 0), pa.int64(), mask=~valid))
 
 
-def month_table(ev: dict[str, np.ndarray], ident: Identity, orders: Orders) -> pa.Table:
+def _vocab(codes: np.ndarray, table: np.ndarray) -> pa.Array:
+    c = codes.astype(np.int64)
+    return _take(pa.array(table), c, c >= 0)
+
+
+def month_table(ev: dict[str, np.ndarray], lk: _Lookup) -> pa.Table:
     """Arrow table of one month's events with identifier strings resolved."""
-    who = ev["person"]
+    who = ev["person"].astype(np.int64)
     ch = ev["channel"]
     dev = ev["device"]
-    device = np.full(who.size, "", dtype="<U36")
-    for code, arr in ((DEV_APP1, ident.app_dev1), (DEV_APP2, ident.app_dev2),
-                      (DEV_WEB, ident.web_dev)):
-        m = dev == code
-        device[m] = arr[who[m]]
-    m = dev == DEV_SHARED
-    device[m] = ident.shared_devices[ev["shared"][m]]
-    openid = np.where(ch == 1, ident.openid_mp[who], np.where(ch == 2, ident.openid_oa[who], ""))
-    union = np.where((ch == 1) | (ch == 2), ident.unionid[who], "")
-    crm = np.where(ev["logged"], ident.crm_id[who], "")
+    n = lk.n
+    dev_idx = np.select([dev == DEV_APP1, dev == DEV_APP2, dev == DEV_WEB, dev == DEV_SHARED],
+                        [who, n + who, 2 * n + who, 3 * n + ev["shared"]], 0)
+    wx = (ch == 1) | (ch == 2)
     ono = ev["order_no"]
-    net = orders.table.column("net_cents").to_numpy()
-    order_id = np.where(ono >= 0, orders.order_id[np.maximum(ono, 0)], "")
-    amount = np.where(ono >= 0, net[np.maximum(ono, 0)] if net.size else 0, 0)
+    has_order = ono >= 0
     return pa.table({
         "event_num": pa.array(ev["event_num"], pa.int64()),
         "ts_ms": pa.array(ev["ts_ms"], pa.int64()),
-        "device_id": _s(device), "wechat_openid": _s(openid), "wechat_unionid": _s(union),
-        "crm_id": _s(crm),
-        "event_type": pa.array(np.array(EVENT_TYPES)[ev["etype"]]),
-        "channel": pa.array(np.array(EVENT_CHANNELS)[ch]),
-        "method": _pick(ev["method"].astype(np.int64), METHODS),
-        "query": _pick(ev["query"].astype(np.int64), QUERIES),
+        "device_id": _take(lk.devices, dev_idx, dev != 0),
+        "wechat_openid": _take(lk.openids, np.where(ch == 2, n + who, who), wx),
+        "wechat_unionid": _take(lk.unionid, who, wx),
+        "crm_id": _take(lk.crm, who, ev["logged"]),
+        "event_type": _vocab(ev["etype"], np.array(EVENT_TYPES)),
+        "channel": _vocab(ch, np.array(EVENT_CHANNELS)),
+        "method": _vocab(ev["method"], METHODS),
+        "query": _vocab(ev["query"], QUERIES),
         "article": pa.array(ev["article"], pa.int32()),
         "sku": pa.array(ev["sku"], pa.int32()),
         "qty": pa.array(ev["qty"], pa.int16()),
-        "target": _pick(ev["share_target"].astype(np.int64), TARGETS),
-        "order_id": _s(order_id),
-        "amount_cents": pa.array(amount, pa.int64()),
-        "error_code": _pick(ev["error"].astype(np.int64), ERRORS),
-        "screen": _pick(ev["error"].astype(np.int64), SCREENS),
+        "target": _vocab(ev["share_target"], TARGETS),
+        "order_id": _take(lk.order_id, ono, has_order),
+        "amount_cents": pa.array(lk.net[np.where(has_order, ono, -1)], pa.int64()),
+        "error_code": _vocab(ev["error"], ERRORS),
+        "screen": _vocab(ev["error"], SCREENS),
     })
 
 
@@ -106,9 +116,10 @@ def write_events(writer: Writer, events: Events, ident: Identity, orders: Orders
     fm = events.cols["file_month"]
     bounds = np.searchsorted(fm, np.arange(window.months + 1), side="left")
     written: dict[str, int] = {}
+    lookup = _Lookup(ident, orders)
     for mi, (y, m) in enumerate(window.month_keys):
         lo, hi = int(bounds[mi]), int(bounds[mi + 1])
         part = {k: v[lo:hi] for k, v in events.cols.items()}
         rel = f"events/events_{y:04d}_{m:02d}.jsonl"
-        written[rel] = writer.write(rel, month_table(part, ident, orders), EVENTS_SELECT, "json")
+        written[rel] = writer.write(rel, month_table(part, lookup), EVENTS_SELECT, "json")
     return written

@@ -190,14 +190,14 @@ def _rewrite_csv(rng: np.random.Generator, path: Path, rel: str, ts_col: int,
     keys_rows, keys_ts = [], []
     variants = rng.integers(0, 2, bad_rows.size)
     values = BAD_TIMESTAMPS[rng.integers(0, BAD_TIMESTAMPS.size, bad_ts.size)]
-    for i, v in zip(bad_rows.tolist(), variants.tolist()):  # loop over injected faults only
+    for i, v in zip(bad_rows.tolist(), variants.tolist(), strict=True):  # injected faults only
         fields = next(csv.reader([lines[i]]))
         keys_rows.append(fields[0])
         if v == 0:  # truncated row: the last two columns are missing
             lines[i] = _join(fields[:-2], quote_comma=True)
         else:  # an unquoted comma inside an inserted value: two columns too many
             lines[i] = _join(fields[:3] + ["unit 5, bldg 2"] + fields[3:], quote_comma=False)
-    for i, value in zip(bad_ts.tolist(), values.tolist()):
+    for i, value in zip(bad_ts.tolist(), values.tolist(), strict=True):
         fields = next(csv.reader([lines[i]]))
         keys_ts.append(fields[0])
         fields[ts_col] = value

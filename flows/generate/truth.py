@@ -142,9 +142,25 @@ Written by `liucun generate`; the source exports never contain these. All times 
   holdout): the sample average treatment effect an unbiased treatment-vs-holdout comparison of
   "purchased within the attribution window" is centred on. Reach: {reach}.
 
-## faults.csv (only rows when generated with --faults)
-- `file`, `kind`, `line` (1-based physical line including the header, for file-level faults),
-  `key` (row id for row-level faults), `description`.
+## faults.csv (header only unless generated with --faults)
+- `file` (the file the faulty row was written to), `kind` (malformed_row, unparseable_timestamp,
+  malformed_json, duplicate_row, late_event, future_timestamp, negative_value,
+  missing_identifier, wrong_encoding, missing_column), `line` (1-based physical line, header
+  included, for faults injected into written files), `key` (id of the affected row when known; the
+  column name for missing_column), `description`. Faults never change the other truth files.
+
+## Other planted mechanics
+- Experiences: delivery delay on {p_delay} of online orders, quality problem on {p_quality} of all
+  orders, app error on {p_app} of app orders, returns on {p_ret_on} of online / {p_ret_st} of store
+  orders; each produces a ticket with probability {p_ticket}. Win-back recall orders carry no
+  experiences.
+- Memberships: {p_member} of buyers join at one of their in-window purchases; renewals fail
+  first time with {p_fail}, each of two dunning retries recovers with {p_recover}.
+- Campaigns: every {every} months, lapsed customers (last purchase {lap_min}-{lap_max} days ago)
+  are split over the channels that can reach them; holdout share {holdout}; attribution window
+  {window} days. A dormant person recalled by a campaign buys again after each purchase with
+  probability {cont} (at least every 60 days on average) before dropping out again; {p_redeem} of
+  treated natural buyers redeem the coupon anyway.
 """
 
 
@@ -155,4 +171,10 @@ def readme() -> str:
         sigma=P.SPEND_SIGMA, placeholders=", ".join(P.PLACEHOLDER_PHONES),
         shared_min=P.SHARED_DEVICE_MIN_PERSONS, cap_p=P.DROPOUT_CAP,
         rates=", ".join(f"{k} {v}" for k, v in P.NO_EFFECT_TICKET_RATES.items()),
-        p_cancel=P.P_CHURN_ON_CANCEL, reach=", ".join(f"{k} {v}" for k, v in P.REACH.items()))
+        p_cancel=P.P_CHURN_ON_CANCEL, reach=", ".join(f"{k} {v}" for k, v in P.REACH.items()),
+        p_delay=P.P_DELIVERY_DELAY, p_quality=P.P_QUALITY, p_app=P.P_APP_ERROR,
+        p_ret_on=P.P_RETURN_ONLINE, p_ret_st=P.P_RETURN_STORE, p_ticket=P.P_EXPERIENCE_TICKET,
+        p_member=P.P_MEMBER, p_fail=P.P_FIRST_ATTEMPT_FAIL, p_recover=P.P_RETRY_RECOVER,
+        every=P.CAMPAIGN_EVERY_MONTHS, lap_min=P.LAPSED_MIN_DAYS, lap_max=P.LAPSED_MAX_DAYS,
+        holdout=P.HOLDOUT_SHARE, window=P.ATTRIBUTION_WINDOW_DAYS, cont=P.RECALL_CONTINUE_P,
+        p_redeem=P.P_NATURAL_REDEEM)

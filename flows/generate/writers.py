@@ -25,6 +25,7 @@ class Writer:
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute("SET preserve_insertion_order = true")
+        self.con.execute("SET enable_progress_bar = false")
         self.files: dict[str, int] = {}
 
     def write(self, rel: str, table: pa.Table, select_sql: str, fmt: str,
