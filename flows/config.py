@@ -11,8 +11,18 @@ Example::
         timezone: Asia/Shanghai            # for timestamps written without an offset
         primary_key: [crm_id]              # default: the contract's
         columns: {crm_id: CustomerNo}      # canonical <- source column; default: same name
+      orders_db:
+        kind: orders
+        postgres:
+          dsn_env: LIUCUN_SHOP_DSN         # or dsn_secret: <Prefect Secret block name>
+          table: commerce.orders           # or query: "select ... from ..."
+          cursor: updated_at               # incremental: rows with cursor >= last seen - overlap
+          overlap_minutes: 60
+        columns:
+          net_amount: {sql: "total - coalesce(discount, 0)"}   # an SQL expression over source columns
 
-Every value that reaches SQL is validated here (names) or bound/quoted at use (paths, timezones).
+Every value that reaches SQL is validated here (names, expressions) or bound/quoted at use (paths,
+timezones, DSNs).
 """
 
 from __future__ import annotations
@@ -27,8 +37,10 @@ import yaml
 from flows.contracts import CONTRACTS
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SOURCE_COLUMN_RE = re.compile(r"^[^\"\x00]{1,128}$")
-FILE_FORMATS = ("csv", "jsonl", "parquet")
+FILE_FORMATS = ("csv", "jsonl", "parquet", "xlsx")
 ENCODINGS = ("utf-8", "utf-16", "latin-1")
 
 
@@ -37,18 +49,38 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class PostgresConnector:
+    dsn_env: str | None
+    dsn_secret: str | None
+    table: str | None
+    query: str | None
+    cursor: str | None
+    overlap_minutes: int = 60
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     kind: str
-    path: str  # glob, relative to data_dir
-    format: str
+    path: str  # files: glob, relative to data_dir ("" for database sources)
+    format: str  # csv | jsonl | parquet | xlsx | postgres
     timezone: str
     columns: dict[str, str]  # canonical column -> source column
     primary_key: tuple[str, ...]
     encoding: str = "utf-8"
+    expressions: dict[str, str] = field(default_factory=dict)  # canonical column -> SQL expression
+    sheet: str | None = None  # xlsx
+    postgres: PostgresConnector | None = None
 
     def source_column(self, canonical: str) -> str:
         return self.columns.get(canonical, canonical)
+
+    @property
+    def location(self) -> str:
+        if self.postgres:
+            pg = self.postgres
+            return f"postgres:{pg.table or 'query'}" + (f" (cursor {pg.cursor})" if pg.cursor else "")
+        return self.path
 
 
 @dataclass(frozen=True)
@@ -77,24 +109,38 @@ def _source(name: str, raw: dict, cfg_path: Path, default_tz: str) -> SourceConf
     if kind not in CONTRACTS:
         raise ConfigError(f"{where}.kind is {kind!r}; use one of: {', '.join(CONTRACTS)}")
     contract = CONTRACTS[kind]
-    files = raw.get("files")
-    if not isinstance(files, dict) or "path" not in files:
-        raise ConfigError(f"{where}: needs `files: {{path: <glob>, format: csv|jsonl|parquet}}`")
-    fmt = files.get("format") or Path(files["path"]).suffix.lstrip(".")
-    if fmt not in FILE_FORMATS:
-        raise ConfigError(f"{where}.files.format is {fmt!r}; use one of: {', '.join(FILE_FORMATS)}")
-    encoding = str(files.get("encoding", "utf-8")).lower()
-    if encoding not in ENCODINGS:
-        raise ConfigError(f"{where}.files.encoding {encoding!r} unsupported; use {ENCODINGS}")
-    columns = dict(raw.get("columns") or {})
-    for canonical, src in columns.items():
+    files, pg_raw = raw.get("files"), raw.get("postgres")
+    if bool(files) == bool(pg_raw):
+        raise ConfigError(f"{where}: give exactly one connector: `files: {{path, format}}` or `postgres: {{...}}`")
+    postgres, fmt, encoding, sheet, path = None, "postgres", "utf-8", None, ""
+    if files:
+        if not isinstance(files, dict) or "path" not in files:
+            raise ConfigError(f"{where}: needs `files: {{path: <glob>, format: csv|jsonl|parquet|xlsx}}`")
+        fmt = files.get("format") or Path(files["path"]).suffix.lstrip(".")
+        if fmt not in FILE_FORMATS:
+            raise ConfigError(f"{where}.files.format is {fmt!r}; use one of: {', '.join(FILE_FORMATS)}")
+        encoding = str(files.get("encoding", "utf-8")).lower()
+        if encoding not in ENCODINGS:
+            raise ConfigError(f"{where}.files.encoding {encoding!r} unsupported; use {ENCODINGS}")
+        sheet = files.get("sheet")
+        path = _expand(str(files["path"]), where)
+    else:
+        postgres = _postgres(pg_raw, where)
+    columns: dict[str, str] = {}
+    expressions: dict[str, str] = {}
+    for canonical, src in dict(raw.get("columns") or {}).items():
         if canonical not in contract.column_names:
             raise ConfigError(
                 f"{where}.columns: {canonical!r} is not a column of the {kind} contract "
                 f"({', '.join(contract.column_names)})"
             )
-        if not isinstance(src, str) or not _SOURCE_COLUMN_RE.match(src):
-            raise ConfigError(f"{where}.columns.{canonical}: {src!r} is not a valid column name")
+        if isinstance(src, dict) and set(src) == {"sql"} and isinstance(src["sql"], str):
+            expressions[canonical] = src["sql"]
+        elif isinstance(src, str) and _SOURCE_COLUMN_RE.match(src):
+            columns[canonical] = src
+        else:
+            raise ConfigError(
+                f"{where}.columns.{canonical}: give a source column name or {{sql: <expression>}}, not {src!r}")
     pk = tuple(raw.get("primary_key") or contract.primary_key)
     for col in pk:
         if col not in contract.column_names:
@@ -102,12 +148,41 @@ def _source(name: str, raw: dict, cfg_path: Path, default_tz: str) -> SourceConf
     return SourceConfig(
         name=name,
         kind=kind,
-        path=_expand(str(files["path"]), where),
+        path=path,
         format=fmt,
         timezone=str(raw.get("timezone", default_tz)),
         columns=columns,
         primary_key=pk,
         encoding=encoding,
+        expressions=expressions,
+        sheet=str(sheet) if sheet is not None else None,
+        postgres=postgres,
+    )
+
+
+def _postgres(raw: object, where: str) -> PostgresConnector:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}.postgres must be a mapping")
+    where = f"{where}.postgres"
+    unknown = set(raw) - {"dsn_env", "dsn_secret", "table", "query", "cursor", "overlap_minutes"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    if bool(raw.get("dsn_env")) == bool(raw.get("dsn_secret")):
+        raise ConfigError(f"{where}: give the connection as dsn_env (an environment variable) or dsn_secret "
+                          "(a Prefect Secret block); never the DSN itself")
+    if bool(raw.get("table")) == bool(raw.get("query")):
+        raise ConfigError(f"{where}: give exactly one of `table` or `query`")
+    table = raw.get("table")
+    if table is not None and not _TABLE_RE.match(str(table)):
+        raise ConfigError(f"{where}.table {table!r} is not a table name like schema.table")
+    cursor = raw.get("cursor")
+    if cursor is not None and not _IDENT_RE.match(str(cursor)):
+        raise ConfigError(f"{where}.cursor {cursor!r} is not a column name")
+    if raw.get("dsn_env") and not _IDENT_RE.match(str(raw["dsn_env"])):
+        raise ConfigError(f"{where}.dsn_env {raw['dsn_env']!r} is not an environment variable name")
+    return PostgresConnector(
+        dsn_env=raw.get("dsn_env"), dsn_secret=raw.get("dsn_secret"), table=table,
+        query=raw.get("query"), cursor=cursor, overlap_minutes=int(raw.get("overlap_minutes", 60)),
     )
 
 

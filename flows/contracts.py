@@ -7,7 +7,7 @@ kind is configured), so downstream models and marts never fail for lack of a tou
 
 Column types:
 - ``varchar``, ``bigint``, ``double``, ``boolean``, ``date``: what they say.
-- ``money``: ``decimal(18,2)``.
+- ``money``: ``decimal(18,2)``; ``unit_money``: ``decimal(18,4)`` (unit prices, per-contact costs).
 - ``timestamp``: an instant, stored as a naive UTC ``timestamp``. Source strings with an offset
   (``+08:00``, ``Z``) are converted by it; strings without one are read in the source timezone.
 
@@ -24,6 +24,7 @@ TYPES = {
     "bigint": "bigint",
     "double": "double",
     "money": "decimal(18,2)",
+    "unit_money": "decimal(18,4)",  # unit prices and per-contact costs below a fen
     "boolean": "boolean",
     "date": "date",
     "timestamp": "timestamp",
@@ -223,7 +224,7 @@ CONTRACTS: dict[str, Contract] = {
                 _c("campaign_name"),
                 _c("channel", required=True),
                 _c("launched_at", "timestamp", required=True),
-                _c("cost_per_contact", "money", non_negative=True),
+                _c("cost_per_contact", "unit_money", non_negative=True),
                 _c("incentive_type"),
                 _c("incentive_value", "money", non_negative=True),
                 _c("attribution_window_days", "bigint"),

@@ -96,7 +96,7 @@ def generate(out_dir: Path, customers: int = 20000, months: int = 24, seed: int 
     tickets = build_tickets(rng["tickets"], persons, ident, purchases, orders, billing, window)
     surveys = build_surveys(rng["surveys"], ident, purchases, orders, tickets, window)
     events = simulate_events(rng["events"], persons, ident, purchases, orders, window)
-    memberships, invoices, sessions = build_billing_tables(rng["billing"], ident, billing, window)
+    memberships, invoices, sessions = build_billing_tables(ident, billing, window)
     campaigns, contacts = build_campaign_tables(camp, ident, orders, codes, window)
     crm = build_crm(rng["identity"], persons, ident, window)
     spend = build_spend(rng["acquisition"], persons, window)

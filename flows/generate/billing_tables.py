@@ -20,7 +20,7 @@ def membership_ids(billing: Billing) -> np.ndarray:
     return prefixed("MS", num, 8)
 
 
-def build_billing_tables(rng: np.random.Generator, ident: Identity, billing: Billing,
+def build_billing_tables(ident: Identity, billing: Billing,
                          window: Window) -> tuple[pa.Table, pa.Table, pa.Table]:
     """(memberships, invoices, cancellation sessions) arrow tables."""
     st = billing.state

@@ -49,6 +49,14 @@ class Events:
         self.cols = {k: v[idx] for k, v in self.cols.items()}
 
 
+def sort_order(file_month: np.ndarray, ts_ms: np.ndarray) -> np.ndarray:
+    """Stable order by (file month, time): one composite int64 key, portable across CPUs."""
+    if ts_ms.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    key = (file_month.astype(np.int64) + 1) << 42 | (ts_ms - ts_ms.min())
+    return np.argsort(key, kind="stable")
+
+
 def _expand(counts: np.ndarray, start: np.ndarray, duration: np.ndarray,
             session_cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Expand (S, len(EVENT_TYPES)) counts into events spread evenly over each session."""
@@ -182,13 +190,16 @@ def simulate_events(rng: np.random.Generator, persons: Persons, ident: Identity,
              _shared_sessions(rng, persons, ident, purchases, window)]
     for p in parts:
         p.setdefault("shared", np.full(p["person"].size, -1, dtype=np.int64))
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "session_pos"}
-    inside = (cols["t"] >= 0) & (cols["t"] < window.days)  # sessions straddling the window start
-    cols = {k: v[inside] for k, v in cols.items()}
-    n = cols["person"].size
-    ms = np.floor(cols["t"] * 86_400_000.0).astype(np.int64) + window.epoch_local_s * 1000
-    cols["ts_ms"] = ms
-    cols["file_month"] = window.month_index(cols["t"])
+    t = np.concatenate([p["t"] for p in parts])
+    inside = np.nonzero((t >= 0) & (t < window.days))[0]  # drop sessions straddling the start
+    ms = np.floor(t[inside] * 86_400_000.0).astype(np.int64) + window.epoch_local_s * 1000
+    month = window.month_index(t[inside])
+    within = sort_order(month, ms)
+    order = inside[within]
+    keys = [k for k in parts[0] if k not in ("session_pos", "t")]
+    cols = {k: np.concatenate([p[k] for p in parts])[order] for k in keys}
+    cols["ts_ms"], cols["file_month"] = ms[within], month[within]
+    n = order.size
     et = cols["etype"]
     cols["sku"] = np.where(np.isin(et, (2, 3, 4, 6)) & (cols["channel"] != 2),
                            np.floor(N_SKUS * rng.random(n) ** 3), -1).astype(np.int32)
@@ -201,8 +212,6 @@ def simulate_events(rng: np.random.Generator, persons: Persons, ident: Identity,
     cols["event_num"] = rng.integers(0, 2**60, n, dtype=np.int64)
     cols["qty"] = np.where(et == 3, 1 + rng.poisson(0.3, n), 0).astype(np.int16)
     cols["order_no"] = np.where(et == 6, cols["order_no"], -1)
-    del cols["t"]
     ev = Events(cols)
-    ev.take(np.lexsort((ev.cols["event_num"], ev.cols["ts_ms"], ev.cols["file_month"])))
     log.debug("events: %d", n)
     return ev

@@ -9,7 +9,7 @@ from .events import DEV_APP1, DEV_APP2, DEV_SHARED, DEV_WEB, EVENT_CHANNELS, EVE
 from .identity import Identity
 from .orders import Orders
 from .window import UTC_OFFSET_S, Window
-from .writers import Writer
+from .writers import Writer, take_masked
 
 QUERIES = np.array(["连衣裙", "T恤", "牛仔裤", "羽绒服", "运动鞋", "卫衣", "衬衫", "外套", "短裤",
                     "双十一", "618", "新品", "会员", "优惠券", "包邮", "大码", "儿童", "袜子",
@@ -68,13 +68,9 @@ class _Lookup:
         self.net = np.append(orders.table.column("net_cents").to_numpy(), 0)
 
 
-def _take(values: pa.Array, idx: np.ndarray, valid: np.ndarray) -> pa.Array:
-    return values.take(pa.array(np.where(valid, idx, 0), pa.int64(), mask=~valid))
-
-
 def _vocab(codes: np.ndarray, table: np.ndarray) -> pa.Array:
     c = codes.astype(np.int64)
-    return _take(pa.array(table), c, c >= 0)
+    return take_masked(pa.array(table), c, c >= 0)
 
 
 def month_table(ev: dict[str, np.ndarray], lk: _Lookup) -> pa.Table:
@@ -91,10 +87,10 @@ def month_table(ev: dict[str, np.ndarray], lk: _Lookup) -> pa.Table:
     return pa.table({
         "event_num": pa.array(ev["event_num"], pa.int64()),
         "ts_ms": pa.array(ev["ts_ms"], pa.int64()),
-        "device_id": _take(lk.devices, dev_idx, dev != 0),
-        "wechat_openid": _take(lk.openids, np.where(ch == 2, n + who, who), wx),
-        "wechat_unionid": _take(lk.unionid, who, wx),
-        "crm_id": _take(lk.crm, who, ev["logged"]),
+        "device_id": take_masked(lk.devices, dev_idx, dev != 0),
+        "wechat_openid": take_masked(lk.openids, np.where(ch == 2, n + who, who), wx),
+        "wechat_unionid": take_masked(lk.unionid, who, wx),
+        "crm_id": take_masked(lk.crm, who, ev["logged"]),
         "event_type": _vocab(ev["etype"], np.array(EVENT_TYPES)),
         "channel": _vocab(ch, np.array(EVENT_CHANNELS)),
         "method": _vocab(ev["method"], METHODS),
@@ -103,7 +99,7 @@ def month_table(ev: dict[str, np.ndarray], lk: _Lookup) -> pa.Table:
         "sku": pa.array(ev["sku"], pa.int32()),
         "qty": pa.array(ev["qty"], pa.int16()),
         "target": _vocab(ev["share_target"], TARGETS),
-        "order_id": _take(lk.order_id, ono, has_order),
+        "order_id": take_masked(lk.order_id, ono, has_order),
         "amount_cents": pa.array(lk.net[np.where(has_order, ono, -1)], pa.int64()),
         "error_code": _vocab(ev["error"], ERRORS),
         "screen": _vocab(ev["error"], SCREENS),

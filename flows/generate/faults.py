@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .events import Events
+from .events import Events, sort_order
 from .window import DAY_S, Window
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,7 @@ def fault_events(rng: np.random.Generator, events: Events, window: Window, flog:
     flog.add(_month_files(window, fm[dup], "events/events", "jsonl"), "duplicate_row", ids[dup],
              "exact duplicate event line")
     idx = np.concatenate([np.arange(n), dup])
-    events.take(idx)
-    c = events.cols
-    events.take(np.lexsort((c["event_num"], c["ts_ms"], c["file_month"])))
+    events.take(idx[sort_order(c["file_month"][idx], c["ts_ms"][idx])])
 
 
 def fault_tickets(rng: np.random.Generator, table: pa.Table, window: Window,

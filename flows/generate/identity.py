@@ -227,13 +227,13 @@ def identity_truth(ident: Identity) -> pa.Table:
     n = ident.crm_id.size
     pid = np.arange(n)
     types: list[np.ndarray] = []
-    values: list[np.ndarray] = []
+    values: list[pa.Array | pa.ChunkedArray] = []
     owners: list[np.ndarray] = []
 
     def add(kind: str, vals: np.ndarray, who: np.ndarray) -> None:
         keep = vals != ""
         types.append(np.full(int(keep.sum()), kind, dtype="<U14"))
-        values.append(vals[keep].astype("<U60"))
+        values.append(pa.array(vals[keep]))
         owners.append(who[keep])
 
     dup_emails = np.char.lower(np.char.strip(ident.dup_email_typed))
@@ -254,10 +254,12 @@ def identity_truth(ident: Identity) -> pa.Table:
     shared_types = ["phone"] * len(P.PLACEHOLDER_PHONES) + ["device_id"] * ident.shared_devices.size
     person = np.concatenate(owners)
     types.append(np.array(shared_types, dtype="<U14"))
-    values.append(shared_vals.astype("<U60"))
+    values.append(pa.array(shared_vals))
     return pa.table({
         "identifier_type": pa.array(np.concatenate(types)),
-        "identifier_value": pa.array(np.concatenate(values)),
+        "identifier_value": pa.chunked_array(
+            [c.cast(pa.string()) for v in values
+             for c in (v.chunks if isinstance(v, pa.ChunkedArray) else [v])], pa.string()),
         "person_id": pa.array(np.concatenate([person, np.full(shared_vals.size, -1)]),
                               pa.int64()),
         "is_shared": pa.array(np.concatenate([np.zeros(person.size, bool),

@@ -12,8 +12,9 @@ from . import params as P
 from .identity import Identity
 from .persons import Persons
 from .purchases import Purchases
-from .rand import prefixed, zfill
+from .rand import prefixed
 from .window import UTC_OFFSET_S, Season, Window
+from .writers import take_masked
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,6 @@ class Orders:
     delivered_t: np.ndarray  # float days (nan: store order or not yet delivered)
     promised_day: np.ndarray  # day offset of the promised delivery date (-1 for store)
     has_crm: np.ndarray  # bool: the order carries a crm_id / card / phone linkable to a person
-
-
-def _pick(mask: np.ndarray, values: np.ndarray) -> np.ndarray:
-    return np.where(mask, values, "")
-
-
-def _arrow_str(values: np.ndarray) -> pa.Array:
-    return pa.array(values, pa.string(), mask=values == "")
 
 
 def build_orders(rng: np.random.Generator, persons: Persons, ident: Identity,
@@ -85,28 +78,24 @@ def build_orders(rng: np.random.Generator, persons: Persons, ident: Identity,
     delivered = np.where(online, np.where(delayed, late, on_time), np.nan)
     delivered = np.where(delivered < window.days, delivered, np.nan)
 
-    # identifiers
+    # identifiers (resolved with Arrow ``take``: no per-row Python strings)
     u = rng.random((n, 6))
     store, shop, app, mp = ch == 0, ch == 1, ch == 2, ch == 3
+    n_p = persons.n
     d = np.where(ident.dup_index[person] >= 0, ident.dup_index[person], ident.dup_person.size)
     use_dup = (t > np.append(ident.dup_registered, np.inf)[d]) & (u[:, 0] < 0.5)
-    crm = np.where(use_dup, np.append(ident.dup_crm_id, "")[d], ident.crm_id[person])
-    card_p, phone_p = ident.member_card[person], ident.phone[person]
+    crm_idx = np.where(use_dup, n_p + d, person)
+    has_card = (ident.member_card != "")[person]
+    has_phone = (ident.phone != "")[person]
     anon = store & (u[:, 1] < P.P_ANON_STORE)
-    show_card = store & (card_p != "") & (u[:, 2] < 0.85) & ~anon
-    give_phone = (phone_p != "") & (
+    show_card = store & has_card & (u[:, 2] < 0.85) & ~anon
+    give_phone = has_phone & (
         (store & ~anon & (u[:, 3] < np.where(show_card, 0.3, 0.8))) | shop | (mp & (u[:, 3] < 0.3)))
     placeholder = store & ~anon & (u[:, 4] < P.P_PLACEHOLDER_PHONE)
-    ph_value = np.where(u[:, 5] < 0.7, P.PLACEHOLDER_PHONES[0], P.PLACEHOLDER_PHONES[1])
-    phone = np.where(placeholder, ph_value, _pick(give_phone, phone_p))
-    crm_col = _pick(shop | app, crm)
-    card_col = _pick(show_card, card_p)
-    union_col = _pick(mp, ident.unionid[person])
+    phone_idx = np.where(placeholder, n_p + (u[:, 5] >= 0.7), person)
     other = rng.integers(0, P.STORES_PER_REGION, n)
     store_no = np.where(rng.random(n) < 0.85, persons.home_store[person], other)
-    store_id = np.char.add(np.char.add("S", zfill(persons.region[person] + 1, 2)),
-                           zfill(store_no + 1, 2))
-    has_crm = (crm_col != "") | (card_col != "") | (give_phone & ~placeholder) | mp
+    has_crm = shop | app | show_card | (give_phone & ~placeholder) | mp
 
     # referral code on the first-ever order of referral acquisitions
     ref = persons.referrer[person]
@@ -114,9 +103,7 @@ def build_orders(rng: np.random.Generator, persons: Persons, ident: Identity,
     _, first_idx = np.unique(person, return_index=True)
     first_ever[first_idx] = True
     is_first = first_ever & (persons.acquired[person] >= 0) & (persons.acq_channel[person] == 5)
-    ref_code = _pick(is_first & (ref >= 0) & (rng.random(n) < 0.85),
-                     ident.referral_code[np.maximum(ref, 0)])
-    coupon = np.append(coupon_codes, "")[slot]
+    with_ref = is_first & (ref >= 0) & (rng.random(n) < 0.85)
 
     local_s = window.local_seconds(t)
     deliv_s = window.local_seconds(np.nan_to_num(delivered)) - UTC_OFFSET_S
@@ -124,17 +111,20 @@ def build_orders(rng: np.random.Generator, persons: Persons, ident: Identity,
         "order_id": pa.array(order_id),
         "ordered_at_utc": pa.array(local_s - UTC_OFFSET_S, pa.int64()),
         "channel": pa.array(np.array(P.ORDER_CHANNELS)[ch]),
-        "store_id": _arrow_str(_pick(store, store_id)),
-        "crm_id": _arrow_str(crm_col),
-        "member_card": _arrow_str(card_col),
-        "phone": _arrow_str(phone),
-        "wechat_unionid": _arrow_str(union_col),
+        "region_no": pa.array(persons.region[person].astype(np.int16) + 1),
+        "store_no": pa.array(np.where(store, store_no + 1, -1).astype(np.int16)),
+        "crm_id": take_masked(pa.array(np.concatenate([ident.crm_id, ident.dup_crm_id])),
+                              crm_idx, shop | app),
+        "member_card": take_masked(pa.array(ident.member_card), person, show_card),
+        "phone": take_masked(pa.array(np.append(ident.phone, P.PLACEHOLDER_PHONES)), phone_idx,
+                             placeholder | give_phone),
+        "wechat_unionid": take_masked(pa.array(ident.unionid), person, mp),
         "item_count": pa.array(items, pa.int32()),
         "gross_cents": pa.array(gross), "discount_cents": pa.array(discount),
         "net_cents": pa.array(net), "refund_cents": pa.array(refund),
         "is_returned": pa.array(returned),
-        "referral_code": _arrow_str(ref_code),
-        "coupon_code": _arrow_str(coupon),
+        "referral_code": take_masked(pa.array(ident.referral_code), ref, with_ref),
+        "coupon_code": take_masked(pa.array(coupon_codes), contact, has_coupon),
         "promised_day": pa.array(promised, pa.int64(), mask=promised < 0),
         "delivered_at_utc": pa.array(deliv_s, pa.int64(), mask=np.isnan(delivered)),
         "month": pa.array(window.month_index(t)),
@@ -147,7 +137,11 @@ def build_orders(rng: np.random.Generator, persons: Persons, ident: Identity,
 ORDERS_SELECT = """
 SELECT order_id,
        make_timestamp(ordered_at_utc * 1000000)::TIMESTAMPTZ AS ordered_at,
-       channel, store_id, crm_id, member_card, phone, wechat_unionid, item_count,
+       channel,
+       CASE WHEN store_no > 0
+            THEN 'S' || lpad(region_no::VARCHAR, 2, '0') || lpad(store_no::VARCHAR, 2, '0')
+       END AS store_id,
+       crm_id, member_card, phone, wechat_unionid, item_count,
        (gross_cents::DECIMAL(18,0) / 100)::DECIMAL(12,2) AS gross_amount,
        (discount_cents::DECIMAL(18,0) / 100)::DECIMAL(12,2) AS discount_amount,
        (net_cents::DECIMAL(18,0) / 100)::DECIMAL(12,2) AS net_amount,

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 log = logging.getLogger(__name__)
@@ -15,6 +16,13 @@ _FORMATS = {
     "json": "(FORMAT json)",
     "parquet": "(FORMAT parquet, COMPRESSION zstd)",
 }
+
+
+def take_masked(values: pa.Array, idx: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """``values[idx]`` where ``valid``, null elsewhere (Arrow ``take``, no Python strings)."""
+    if len(values) == 0:
+        return pa.nulls(idx.size, pa.string())
+    return values.take(pa.array(np.where(valid, idx, 0), pa.int64(), mask=~valid))
 
 
 class Writer:

@@ -427,6 +427,17 @@ def test_campaign_holdouts(small: tuple[Path, GenerateSummary]) -> None:
     for cid, n, holdout, leaked, no_coupon in rows:
         assert abs(holdout - 0.2 * n) <= 4 * math.sqrt(n * 0.2 * 0.8) + 1, cid
         assert leaked == 0 and no_coupon == 0, cid
+    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    redeemed = con.sql(f"""
+        SELECT count(*), count(o.order_id), count(*) FILTER (WHERE o.coupon_code = c.coupon_code
+                   AND strftime(o.ordered_at::TIMESTAMP, '%Y-%m-%d %H:%M:%S') = c.redeemed_at
+                   AND c.redeemed_at >= c.sent_at)
+        FROM read_csv('{d}/campaigns/contacts.csv', all_varchar = true) c
+        LEFT JOIN read_parquet('{d}/orders/*.parquet') o ON o.order_id = c.redeemed_order_id
+        WHERE c.redeemed_order_id IS NOT NULL""").fetchone()
+    coupons = con.sql(f"""SELECT count(*) FROM read_parquet('{d}/orders/*.parquet')
+                          WHERE coupon_code IS NOT NULL""").fetchone()[0]
+    assert redeemed[0] > 0 and redeemed[0] == redeemed[1] == redeemed[2] == coupons
     truth = _rows(d / "truth/channel_uplift.csv")[1:]
     per_channel = dict(con.sql(f"""
         SELECT k.channel, count(*) FROM read_csv('{d}/campaigns/contacts.csv') c

@@ -11,7 +11,7 @@ renamed as (
         cast(campaign_name as {{ dbt.type_string() }}) as campaign_name,
         cast(channel as {{ dbt.type_string() }}) as channel,
         cast(launched_at as {{ dbt.type_timestamp() }}) as launched_at,
-        cast(cost_per_contact as decimal(18, 2)) as cost_per_contact,
+        cast(cost_per_contact as decimal(18, 4)) as cost_per_contact,
         cast(incentive_type as {{ dbt.type_string() }}) as incentive_type,
         cast(incentive_value as decimal(18, 2)) as incentive_value,
         cast(attribution_window_days as {{ dbt.type_bigint() }}) as attribution_window_days,
