@@ -46,12 +46,12 @@ def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfi
         # One scan per file: DuckDB keeps rejects only without union_by_name.
         con.execute(
             f"""create or replace temp table _part{i} as
-            select *, {lit(f)} as _file, null::bigint as _line
+            select *, {lit(f)} as _file, row_number() over () as _rn
             from read_csv({lit(f)}, all_varchar = true, header = true,
                           store_rejects = true, rejects_table = '_rej_err{i}',
                           rejects_scan = '_rej_scan{i}', encoding = {lit(src.encoding)})"""
         )
-        parts.append(f"select * from _part{i}")
+        parts.append(_with_csv_lines(con, i, f))
         rejects.append(
             # DuckDB reports one error per bad field: one quarantine row per source line.
             f"""select {lit(f)} as _file, e.line as _line,
@@ -61,7 +61,8 @@ def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfi
             from _rej_err{i} e group by e.line"""
         )
     con.execute(
-        "create or replace temp table _src as select *, row_number() over () as _rownum from ("
+        "create or replace temp table _src as select * exclude (_rn), "
+        "row_number() over (order by _file, _rn) as _rownum from ("
         + " union all by name ".join(parts) + ")"
     )
     con.execute("create or replace temp table _rejects as " + " union all ".join(rejects))
@@ -69,6 +70,34 @@ def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfi
         con.execute(f"drop table if exists _part{i}; drop table if exists _rej_err{i}; "
                     f"drop table if exists _rej_scan{i}")
     return set().union(*headers.values())
+
+
+def _physical_lines(path: str) -> int:
+    n, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (0 if last == b"\n" else 1)
+
+
+def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, path: str) -> str:
+    """SQL selecting _part{i} with each row's physical line number.
+
+    DuckDB keeps the order of accepted rows and reports rejected lines, so the k-th accepted row is
+    on the k-th line that was not rejected — exactly when every record is one physical line. That
+    is checked (lines = accepted + rejected + header); otherwise ``_line`` stays NULL and the
+    quarantine falls back to the record key.
+    """
+    accepted = con.execute(f"select count(*) from _part{i}").fetchone()[0]  # type: ignore[index]
+    rejected = con.execute(f"select count(distinct line) from _rej_err{i}").fetchone()[0]  # type: ignore[index]
+    lines = _physical_lines(path)
+    if lines != accepted + rejected + 1:
+        return f"select *, null::bigint as _line from _part{i}"
+    return f"""select p.*, l._line from _part{i} p join (
+            select line as _line, row_number() over (order by line) as _rn
+            from range(2, {lines + 1}) as r(line)
+            where line not in (select line from _rej_err{i})) l using (_rn)"""
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> set[str]:
