@@ -1,15 +1,23 @@
-"""Load configured file sources into the raw layer, row by row accounted for.
+"""Load configured sources into the raw layer, row by row accounted for.
 
-For each source: read every matching file with DuckDB (no pandas), map source columns onto the
-kind's contract, type and check each row, hash PII, and split rows into ``raw.<kind>`` (loaded)
-and ``raw._quarantine`` (with a reason code and the file and line, or key). Every load is recorded
-in ``raw._loads`` and ``rows_read = rows_loaded + rows_quarantined`` is checked.
+For each source: read what is new (files by content hash, database tables by cursor) with DuckDB
+(no pandas), map source columns onto the kind's contract, type and check each row, hash PII, and
+split rows into ``raw.<kind>`` (loaded) and ``raw._quarantine`` (with a reason code and the file and
+line, or key). Every load is recorded in ``raw._loads``; ``rows_read = rows_loaded +
+rows_quarantined`` is checked for each.
+
+Loading semantics (the raw layer persists between runs in the warehouse state):
+- a file is loaded once: a file whose content hash was loaded before is skipped; a file whose path
+  was loaded with other content is a new version and replaces that version's rows;
+- rows upsert by primary key within a source: a new row with an existing key replaces the old one
+  (``rows_replaced``), so database rows updated since the last pull arrive without double counting;
+- PostgreSQL sources pull ``cursor >= last cursor - overlap`` (the overlap catches late commits).
 
 Reason codes: ``malformed_row`` (wrong number of columns, unclosed quote), ``invalid_encoding``,
 ``invalid_json``, ``invalid_<type>:<column>`` (not parseable as the contract's type),
 ``missing_required:<column>``, ``negative_value:<column>``, ``future_timestamp:<column>``,
-``no_customer_identifier``, ``duplicate_row`` (identical to a loaded row), ``duplicate_key``
-(same primary key as a later row of the load, which wins).
+``no_customer_identifier``, ``duplicate_row`` (identical to a row loaded in the same load),
+``duplicate_key`` (same primary key as a later row of the same load, which wins).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,7 +35,7 @@ import duckdb
 from flows.config import ProjectConfig, SourceConfig
 from flows.contracts import CONTRACTS, Column, Contract
 from flows.pii import pii_hash_sql
-from flows.readers import READERS, SourceError, lit, q
+from flows.readers import READERS, SourceError, lit, q, read_postgres
 
 META_COLUMNS = "_source varchar, _load_id varchar, _file varchar, _line bigint, _extra json"
 
@@ -46,10 +55,12 @@ class LoadResult:
     reasons: dict[str, int] = field(default_factory=dict)
     schema_drift: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    files_skipped: int = 0
+    rows_replaced: int = 0
 
 
 def create_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every contract's raw table (empty) plus the quarantine and load ledgers."""
+    """Create every contract's raw table (empty) plus the quarantine, load, file and cursor ledgers."""
     con.execute("create schema if not exists raw")
     for contract in CONTRACTS.values():
         cols = ", ".join(f"{q(c.stored_name)} {c.sql_type}" for c in contract.columns)
@@ -64,16 +75,25 @@ def create_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
             source varchar, kind varchar, load_id varchar, location varchar, files varchar,
             file_sha256 varchar, started_at timestamp, finished_at timestamp, rows_read bigint,
             rows_loaded bigint, rows_quarantined bigint, reasons json, schema_drift json,
-            warnings json)"""
+            warnings json, files_skipped bigint, rows_replaced bigint)"""
+    )
+    con.execute(
+        """create table if not exists raw._files (
+            source varchar, file varchar, sha256 varchar, bytes bigint, load_id varchar,
+            loaded_at timestamp)"""
+    )
+    con.execute(
+        """create table if not exists raw._cursors (
+            source varchar, cursor_column varchar, cursor_type varchar, cursor_value varchar,
+            load_id varchar, updated_at timestamp)"""
     )
 
 
-def _file_sha256(paths: list[str]) -> str:
+def _sha256(path: str) -> str:
     digest = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -117,17 +137,9 @@ def _checks(contract: Contract, src: SourceConfig, as_of: date) -> list[tuple[st
     return out
 
 
-def load_source(
-    con: duckdb.DuckDBPyConnection,
-    src: SourceConfig,
-    data_dir: Path,
-    load_id: str,
-    as_of: date,
-    salt: str,
-) -> LoadResult:
-    """Load one configured file source into ``raw.<kind>``; quarantine what breaks the contract."""
-    started = datetime.now(UTC).replace(tzinfo=None)
-    contract = CONTRACTS[src.kind]
+def _new_files(con: duckdb.DuckDBPyConnection, src: SourceConfig, data_dir: Path
+               ) -> tuple[list[str], dict[str, str], int, str]:
+    """Files of a source not loaded before (by content hash); returns (new, sha by file, skipped, glob)."""
     pattern = str(data_dir / src.path)
     files = sorted(glob.glob(pattern, recursive=True))
     if not files:
@@ -135,16 +147,26 @@ def load_source(
             f"source {src.name!r}: no file matches {pattern}. Check `files.path` in the config "
             f"and that the export has landed."
         )
-    source_cols = READERS[src.format](con, files, src)
-    mapped = {src.source_column(c.name) for c in contract.columns}
-    drift = sorted(source_cols - mapped)
-    present = [c for c in contract.columns if src.source_column(c.name) in source_cols]
+    sha = {f: _sha256(f) for f in files}
+    known = {r[0] for r in con.execute("select sha256 from raw._files where source = ?", [src.name]).fetchall()}
+    new = [f for f in files if sha[f] not in known]
+    return new, sha, len(files) - len(new), pattern
 
-    raw_sel = ", ".join(
-        f"nullif(trim({q(src.source_column(c.name))}), '') as r_{c.name}" for c in present
-    )
-    absent = [c for c in contract.columns if c not in present]
-    raw_sel += "".join(f", null::varchar as r_{c.name}" for c in absent)
+
+def _stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: set[str],
+                 as_of: date, salt: str) -> list[str]:
+    """Build ``_typed`` from ``_src``: raw (r_), typed (t_) columns, a reason or a duplicate mark."""
+    contract = CONTRACTS[src.kind]
+    mapped = {src.source_column(c.name) for c in contract.columns if c.name not in src.expressions}
+    drift = sorted(source_cols - mapped)
+    raw_cols = []
+    for c in contract.columns:
+        if c.name in src.expressions:
+            raw_cols.append(f"nullif(trim(cast(({src.expressions[c.name]}) as varchar)), '') as r_{c.name}")
+        elif src.source_column(c.name) in source_cols:
+            raw_cols.append(f"nullif(trim({q(src.source_column(c.name))}), '') as r_{c.name}")
+        else:
+            raw_cols.append(f"null::varchar as r_{c.name}")
     typed_sel = ", ".join(
         (f"{pii_hash_sql(c.pii, 'r_' + c.name)} as t_{c.name}" if c.pii
          else f"{_typed_expr(c, 'r_' + c.name, src.timezone)} as t_{c.name}")
@@ -157,11 +179,10 @@ def load_source(
     checks = _checks(contract, src, as_of)
     reason = "case " + " ".join(f"when {cond} then {lit(r)}" for cond, r in checks) + " end"
     pk = ", ".join(f"t_{k}" for k in src.primary_key)
-    key_expr = " || '|' || ".join(f"coalesce(t_{k}::varchar, '')" for k in src.primary_key)
     content = ", ".join([f"t_{c.name}" for c in contract.columns] + ["_extra"])
     typed_sql = (
         f"""create or replace temp table _typed as
-        with r as (select _file, _line, _rownum, {extra} as _extra, {raw_sel} from _src),
+        with r as (select _file, _line, _rownum, {extra} as _extra, {", ".join(raw_cols)} from _src),
         t as (select *, {typed_sel} from r),
         c as (select *, {reason} as _reason from t),
         d as (select *,
@@ -178,6 +199,24 @@ def load_source(
         select *, null as _dup from c where _reason is not null"""
     )
     con.execute(typed_sql, {"salt": salt} if "$salt" in typed_sql else None)
+    return drift
+
+
+def _write(con: duckdb.DuckDBPyConnection, src: SourceConfig, load_id: str, replaced_files: list[str]) -> int:
+    """Replace old file versions, upsert by key, insert loaded rows, quarantine the rest."""
+    contract = CONTRACTS[src.kind]
+    replaced = 0
+    for f in replaced_files:  # a new version of a file replaces the rows of its earlier versions
+        replaced += con.execute(
+            f"delete from raw.{contract.kind} where _source = ? and _file = ?", [src.name, f]
+        ).fetchone()[0]  # type: ignore[index]
+    pk_stored = ", ".join(q(contract.column(k).stored_name) for k in src.primary_key)
+    pk_typed = ", ".join(f"t_{k}" for k in src.primary_key)
+    replaced += con.execute(
+        f"""delete from raw.{contract.kind} where _source = ? and ({pk_stored}) in (
+            select ({pk_typed}) from _typed where _reason is null and _dup is null)""",
+        [src.name],
+    ).fetchone()[0]  # type: ignore[index]
     stored = ", ".join(q(c.stored_name) for c in contract.columns)
     values = ", ".join(f"t_{c.name}" for c in contract.columns)
     con.execute(
@@ -188,6 +227,7 @@ def load_source(
     record_cols = ", ".join(
         f"{q(c.stored_name)} := {('t_' if c.pii else 'r_') + c.name}" for c in contract.columns
     )
+    key_expr = " || '|' || ".join(f"coalesce(t_{k}::varchar, '')" for k in src.primary_key)
     con.execute(
         f"""insert into raw._quarantine
         select {lit(src.name)}, {lit(src.kind)}, {lit(load_id)}, _file, _line,
@@ -200,17 +240,49 @@ def load_source(
                detail, record
         from _rejects"""
     )
+    return replaced
+
+
+def load_source(
+    con: duckdb.DuckDBPyConnection,
+    src: SourceConfig,
+    data_dir: Path,
+    load_id: str,
+    as_of: date,
+    salt: str,
+) -> LoadResult:
+    """Load what is new in one configured source; quarantine what breaks the contract."""
+    started = datetime.now(UTC).replace(tzinfo=None)
+    contract = CONTRACTS[src.kind]
+    skipped, replaced_files, sha, new_cursor = 0, [], {}, None
+    if src.postgres:
+        location = src.location
+        files = [location]
+        source_cols, new_cursor = read_postgres(con, src)
+    else:
+        files, sha, skipped, location = _new_files(con, src, data_dir)
+        if not files:
+            con.execute("create or replace temp table _src as select null::varchar as _file, "
+                        "null::bigint as _line, null::bigint as _rownum where false")
+            con.execute("create or replace temp table _rejects as select null::varchar as _file, "
+                        "null::bigint as _line, null::varchar as reason, null::varchar as detail, "
+                        "null::varchar as record where false")
+            source_cols = set()
+        else:
+            source_cols = READERS[src.format](con, files, src)
+        known_paths = {r[0] for r in con.execute(
+            "select distinct file from raw._files where source = ?", [src.name]).fetchall()}
+        replaced_files = [f for f in files if f in known_paths]
+    drift = _stage_typed(con, src, source_cols, as_of, salt) if files else []
+    replaced = _write(con, src, load_id, replaced_files) if files else 0
     (n_src,) = con.execute("select count(*) from _src").fetchone()  # type: ignore[misc]
     (n_rej,) = con.execute("select count(*) from _rejects").fetchone()  # type: ignore[misc]
     (loaded,) = con.execute(
         f"select count(*) from raw.{contract.kind} where _load_id = ?", [load_id]
     ).fetchone()  # type: ignore[misc]
-    reasons = dict(
-        con.execute(
-            "select reason, count(*) from raw._quarantine where load_id = ? group by 1 order by 1",
-            [load_id],
-        ).fetchall()
-    )
+    reasons = dict(con.execute(
+        "select reason, count(*) from raw._quarantine where load_id = ? group by 1 order by 1",
+        [load_id]).fetchall())
     quarantined = sum(reasons.values())
     rows_read = n_src + n_rej
     if rows_read != loaded + quarantined:
@@ -224,30 +296,24 @@ def load_source(
             f"{reasons['invalid_encoding']} rows are not valid {src.encoding}: re-export as UTF-8 "
             f"or set files.encoding for source {src.name!r}"
         )
-    result = LoadResult(
-        source=src.name,
-        kind=src.kind,
-        load_id=load_id,
-        location=pattern,
-        files=files,
-        started_at=started,
-        finished_at=datetime.now(UTC).replace(tzinfo=None),
-        rows_read=rows_read,
-        rows_loaded=loaded,
-        rows_quarantined=quarantined,
-        reasons=reasons,
-        schema_drift=drift,
-        warnings=warnings,
-    )
+    if skipped and not files:
+        warnings.append(f"nothing new: {skipped} file(s) already loaded")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    result = LoadResult(src.name, src.kind, load_id, location, files, started, now, rows_read,
+                        loaded, quarantined, reasons, drift, warnings, skipped, replaced)
+    for f in files if not src.postgres else []:
+        con.execute("insert into raw._files values (?, ?, ?, ?, ?, ?)",
+                    [src.name, f, sha[f], os.path.getsize(f), load_id, now])
+    if new_cursor is not None:
+        con.execute("insert into raw._cursors values (?, ?, ?, ?, ?, ?)",
+                    [src.name, src.postgres.cursor, new_cursor[0], new_cursor[1], load_id, now])  # type: ignore[union-attr]
     con.execute(
-        "insert into raw._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            result.source, result.kind, load_id, pattern, json.dumps(files), _file_sha256(files),
-            result.started_at, result.finished_at, rows_read, loaded, quarantined,
-            json.dumps(reasons), json.dumps(drift), json.dumps(warnings),
-        ],
+        "insert into raw._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [src.name, src.kind, load_id, location, json.dumps(files),
+         json.dumps({f: sha[f] for f in files}) if sha else None, started, now, rows_read, loaded,
+         quarantined, json.dumps(reasons), json.dumps(drift), json.dumps(warnings), skipped, replaced],
     )
-    for t in ("_src", "_rejects", "_typed", "_lines", "_rej_err", "_rej_scan"):
+    for t in ("_src", "_rejects", "_typed", "_lines", "_pg"):
         con.execute(f"drop table if exists {t}")
     return result
 
@@ -255,7 +321,11 @@ def load_source(
 def ingest(
     db_path: Path, config: ProjectConfig, run_id: str, as_of: date, salt: str
 ) -> list[LoadResult]:
-    """Load every configured source into ``db_path``; one DuckDB transaction per source."""
+    """Load every configured source into ``db_path``; one DuckDB transaction per source.
+
+    A source that cannot be loaded (missing file or column, unreachable database) is rolled back;
+    the others still load, and one :class:`SourceError` then lists every broken source.
+    """
     results, errors = [], []
     with duckdb.connect(str(db_path)) as con:
         con.execute("set TimeZone = 'UTC'")

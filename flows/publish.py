@@ -40,14 +40,17 @@ class Publication:
 
 def _copy_audit(con: duckdb.DuckDBPyConnection, has_previous: bool) -> None:
     con.execute("create schema audit")
+    # The state carries the load ledger forward; a full refresh starts it anew, so earlier
+    # publications' loads are kept too (each load_id once).
     prev_loads = "union all by name select * from prev.audit.source_loads" if has_previous else ""
     con.execute(
         f"""create table audit.source_loads as
-        select source, kind, load_id, location, files, file_sha256, started_at, finished_at,
-               rows_read, rows_loaded, rows_quarantined, reasons, schema_drift, warnings
-        from cand.raw._loads {prev_loads}"""
+        select * from (select * from cand.raw._loads {prev_loads})
+        qualify row_number() over (partition by load_id order by finished_at desc) = 1
+        order by started_at, source"""
     )
     con.execute("create table audit.quarantine as select * from cand.raw._quarantine")
+    con.execute("create table audit.source_files as select * from cand.raw._files")
     if has_previous:
         con.execute("create table audit.publications as select * from prev.audit.publications")
     else:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import time
 
 import duckdb
 
@@ -178,4 +181,135 @@ def _require_columns(src: SourceConfig, cols_by_file: dict[str, set[str]]) -> No
                 )
 
 
-READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}
+
+
+def _read_xlsx(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> set[str]:
+    """Excel workbooks (first sheet, or ``files.sheet``) via DuckDB's excel extension."""
+    load_extension(con, "excel")
+    cols_by_file: dict[str, set[str]] = {}
+    parts = []
+    for f in files:
+        sheet = f", sheet = {lit(src.sheet)}" if src.sheet else ""
+        scan = f"read_xlsx({lit(f)}, all_varchar = true, header = true{sheet})"
+        cols_by_file[f] = {r[0] for r in con.execute(f"describe select * from {scan}").fetchall()}
+        parts.append(f"select *, {lit(f)} as _file, row_number() over () as _rn from {scan}")
+    _require_columns(src, cols_by_file)
+    con.execute(
+        "create or replace temp table _src as select * exclude (_rn), null::bigint as _line, "
+        "row_number() over (order by _file, _rn) as _rownum from ("
+        + " union all by name ".join(parts) + ")"
+    )
+    _no_rejects(con)
+    return set().union(*cols_by_file.values())
+
+
+def _no_rejects(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "create or replace temp table _rejects as select null::varchar as _file, "
+        "null::bigint as _line, null::varchar as reason, null::varchar as detail, "
+        "null::varchar as record where false"
+    )
+
+
+_LOADED_EXTENSIONS: set[str] = set()
+
+
+def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Load a DuckDB extension from its PyPI wheel (offline; DuckDB's own download is unreachable)."""
+    if name not in _LOADED_EXTENSIONS:
+        import duckdb_extensions
+
+        duckdb_extensions.import_extension(name)
+        _LOADED_EXTENSIONS.add(name)
+    con.execute(f"load {name}")
+
+
+class SourceUnreachable(SourceError):
+    """The source system could not be reached (after retries)."""
+
+
+def _mask_dsn(message: str, dsn: str) -> str:
+    masked = message.replace(dsn, "<dsn>")
+    masked = re.sub(r"(password\s*=\s*)\S+", r"\1***", masked, flags=re.I)
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", masked)
+
+
+def resolve_dsn(src: SourceConfig) -> str:
+    pg = src.postgres
+    assert pg is not None
+    if pg.dsn_env:
+        dsn = os.environ.get(pg.dsn_env)
+        if not dsn:
+            raise SourceError(f"source {src.name!r}: environment variable {pg.dsn_env} (its PostgreSQL "
+                              f"connection) is not set")
+        return dsn
+    try:
+        from prefect.blocks.system import Secret
+
+        return str(Secret.load(str(pg.dsn_secret)).get())
+    except Exception as exc:  # noqa: BLE001
+        raise SourceError(f"source {src.name!r}: Prefect Secret block {pg.dsn_secret!r} could not be "
+                          f"loaded ({type(exc).__name__})") from None
+
+
+def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig,
+                  attempts: int = 4, backoff_seconds: float = 1.0) -> tuple[set[str], tuple[str, str] | None]:
+    """Pull new and changed rows of a PostgreSQL table or query into ``_src``.
+
+    Incremental by ``cursor``: rows with ``cursor >= last cursor - overlap`` (timestamps) or
+    ``>= last cursor`` (numbers); the first pull, or one without a cursor, reads everything.
+    Connection failures are retried with exponential backoff; the DSN never appears in messages.
+    Returns the source columns and (cursor type, new cursor value) when rows arrived.
+    """
+    pg = src.postgres
+    assert pg is not None
+    dsn = resolve_dsn(src)
+    load_extension(con, "postgres_scanner")
+    for attempt in range(1, attempts + 1):
+        try:
+            con.execute(f"attach {lit(dsn)} as _pgsrc (type postgres, read_only)")
+            break
+        except duckdb.Error as exc:
+            if attempt == attempts:
+                raise SourceUnreachable(
+                    f"source {src.name!r}: PostgreSQL unreachable after {attempts} attempts: "
+                    f"{_mask_dsn(str(exc), dsn)[:300]}. Check the server and ${pg.dsn_env or pg.dsn_secret}."
+                ) from None
+            time.sleep(backoff_seconds * 2 ** (attempt - 1))
+    try:
+        if pg.table:
+            relation = "_pgsrc." + ".".join(q(p) for p in pg.table.split("."))
+        else:
+            relation = f"postgres_query('_pgsrc', {lit(str(pg.query))})"
+        where = ""
+        last = con.execute(
+            "select cursor_type, cursor_value from raw._cursors where source = ? "
+            "order by updated_at desc limit 1", [src.name]).fetchone()
+        if pg.cursor and last:
+            ctype, cvalue = last
+            bound = f"cast({lit(cvalue)} as {ctype})"
+            if ctype.upper().startswith(("TIMESTAMP", "DATE")):
+                bound = f"({bound} - interval {int(pg.overlap_minutes)} minute)"
+            where = f" where {q(pg.cursor)} >= {bound}"
+        con.execute(f"create or replace temp table _pg as select * from {relation}{where}")
+        cols = [r[0] for r in con.execute("describe _pg").fetchall()]
+        _require_columns(src, {src.location: set(cols)})
+        new_cursor = None
+        if pg.cursor:
+            if pg.cursor not in cols:
+                raise SourceError(f"source {src.name!r}: cursor column {pg.cursor!r} is not in {src.location}")
+            row = con.execute(f"select typeof(max({q(pg.cursor)})), max({q(pg.cursor)})::varchar from _pg").fetchone()
+            if row and row[1] is not None:
+                new_cursor = (str(row[0]), str(row[1]))
+        casts = ", ".join(f"{q(c)}::varchar as {q(c)}" for c in cols)
+        con.execute(
+            f"create or replace temp table _src as select {casts}, {lit(src.location)} as _file, "
+            f"null::bigint as _line, row_number() over () as _rownum from _pg"
+        )
+        _no_rejects(con)
+        return set(cols), new_cursor
+    finally:
+        con.execute("detach if exists _pgsrc")
+
+
+READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet, "xlsx": _read_xlsx}

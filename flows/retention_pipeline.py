@@ -52,7 +52,10 @@ def retention_pipeline(
     full_refresh: bool = False,
     allow_generated_salt: bool = False,
 ) -> dict[str, Any]:
-    """Ingest the configured sources, build and validate every layer, and publish the marts."""
+    """Ingest the configured sources, build and validate every layer, and publish the marts.
+
+    ``full_refresh`` starts from an empty warehouse and reloads every source from scratch.
+    """
     log = get_run_logger()
     settings = Settings()
     config = load_config(config_path)
@@ -65,8 +68,7 @@ def retention_pipeline(
             log.info("removed %d leftover candidate(s) of earlier runs that did not finish", len(stale))
         salt = resolve_pii_salt(settings, wh.root, allow_generated_salt)
         run_dir = wh.run_dir(run_id)
-        run_dir.mkdir(parents=True)
-        candidate = wh.candidate(run_id)
+        candidate = wh.start_candidate(run_id, full_refresh)
         reports = wh.report_dir(run_id)
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
 
@@ -80,7 +82,8 @@ def retention_pipeline(
         gate_summary = {k: {"passed": g.passed, "evaluated": g.evaluated, "warnings": len(g.warnings)}
                         for k, g in gates.items()}
         pub = publish_candidate(wh, candidate, run_id, as_of, gate_summary)
-        wh.clear_stale_runs()  # the candidate is published: drop it
+        wh.commit_state(candidate, run_id)  # raw loads and ledgers of this run become the state
+        wh.clear_stale_runs()
 
     return {
         "run_id": run_id,
@@ -92,6 +95,8 @@ def retention_pipeline(
         "rows_read": sum(r.rows_read for r in loads),
         "rows_loaded": sum(r.rows_loaded for r in loads),
         "rows_quarantined": sum(r.rows_quarantined for r in loads),
+        "files_skipped": sum(r.files_skipped for r in loads),
+        "rows_replaced": sum(r.rows_replaced for r in loads),
         "layer_rows": counts,
         "mart_rows": pub.row_counts,
         "gates": gate_summary,

@@ -1,6 +1,8 @@
 """The warehouse folder: published file, versioned Parquet, candidates, reports and the run lock.
 
     DIR/liucun.duckdb            published marts (schema marts) and audit tables; replaced atomically
+    DIR/state.duckdb             the last good working warehouse (raw layer, load ledgers, models):
+                                 a run starts from a copy of it and replaces it only after publishing
     DIR/parquet/<version>/       each mart as Parquet; DIR/parquet/current -> the live version
     DIR/parquet/CURRENT          the live version's name, for tools that do not follow symlinks
     DIR/.runs/<run_id>/          a run's candidate warehouse and dbt artifacts (removed on success)
@@ -30,6 +32,10 @@ class Warehouse:
     @property
     def published(self) -> Path:
         return self.root / "liucun.duckdb"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.duckdb"
 
     @property
     def parquet_dir(self) -> Path:
@@ -76,9 +82,27 @@ class Warehouse:
             for d in sorted(self.runs_dir.iterdir()):
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(d.name)
-        for tmp in self.root.glob(".liucun.duckdb.*.tmp*"):
+        for tmp in [*self.root.glob(".liucun.duckdb.*.tmp*"), *self.root.glob(".state.*.tmp*")]:
             tmp.unlink(missing_ok=True)
         return removed
+
+    def start_candidate(self, run_id: str, full_refresh: bool) -> Path:
+        """A fresh candidate: a copy of the last good state, or empty on a full refresh / first run."""
+        candidate = self.candidate(run_id)
+        candidate.parent.mkdir(parents=True, exist_ok=True)
+        if self.state.exists() and not full_refresh:
+            shutil.copyfile(self.state, candidate)
+        return candidate
+
+    def commit_state(self, candidate: Path, run_id: str) -> None:
+        """Make the published run's candidate the new state (atomic rename, same filesystem)."""
+        if Path(str(candidate) + ".wal").exists():
+            raise RuntimeError(f"{candidate}.wal exists: the candidate was not closed cleanly")
+        tmp = self.root / f".state.{run_id}.tmp"
+        os.replace(candidate, tmp)
+        fsync_path(tmp)
+        os.replace(tmp, self.state)
+        fsync_path(self.root)
 
 
 def fsync_path(path: Path) -> None:
