@@ -26,6 +26,12 @@ def _generate(args: argparse.Namespace) -> int:
           f"under {summary.out_dir} in {summary.seconds:.1f}s")
     for path, rows in sorted(summary.files.items()):
         print(f"  {rows:>10,}  {path}")
+    if args.to_postgres:
+        from flows.pg_export import export_to_postgres
+
+        dsn = os.environ.get(args.to_postgres, args.to_postgres)
+        for table, rows in export_to_postgres(Path(args.out), dsn).items():
+            print(f"  {rows:>10,}  postgres {table}")
     return 0
 
 
@@ -139,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--end-date", type=_date, default=DEFAULT_END_DATE, help="last day simulated")
     g.add_argument("--faults", action="store_true", help="inject realistic bad input")
+    g.add_argument("--to-postgres", metavar="DSN",
+                   help="also serve CRM and orders from PostgreSQL (crm.customers, commerce.orders): "
+                        "a DSN, or the name of an environment variable holding one")
     g.set_defaults(func=_generate)
 
     d = sub.add_parser("demo", help="generate the sample and run the whole pipeline on it")

@@ -344,6 +344,9 @@ def ingest(
             except Exception:
                 con.execute("rollback")
                 raise
+            finally:
+                if src.postgres:
+                    con.execute("detach database if exists _pgsrc")
     if errors:
         raise SourceError(f"{len(errors)} source(s) could not be loaded:\n- " + "\n- ".join(errors))
     return results

@@ -276,7 +276,7 @@ def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig,
                     f"{_mask_dsn(str(exc), dsn)[:300]}. Check the server and ${pg.dsn_env or pg.dsn_secret}."
                 ) from None
             time.sleep(backoff_seconds * 2 ** (attempt - 1))
-    try:
+    try:  # noqa: SIM105 - the except below masks the DSN
         if pg.table:
             relation = "_pgsrc." + ".".join(q(p) for p in pg.table.split("."))
         else:
@@ -308,8 +308,10 @@ def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig,
         )
         _no_rejects(con)
         return set(cols), new_cursor
-    finally:
-        con.execute("detach if exists _pgsrc")
+    except duckdb.Error as exc:
+        raise SourceError(f"source {src.name!r}: reading {src.location} failed: "
+                          f"{_mask_dsn(str(exc), dsn)[:400]}") from None
+    # the caller detaches `_pgsrc` after its transaction ends (DuckDB cannot detach inside it)
 
 
 READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet, "xlsx": _read_xlsx}

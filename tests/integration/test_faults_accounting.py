@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from flows.config import load_config
-from flows.ingest import SourceError, ingest
 from flows.generate import generate
+from flows.ingest import SourceError, ingest
 from tests.support.pipeline import DEMO_CONFIG
 
 END = date(2025, 12, 31)
