@@ -137,7 +137,34 @@ def _checks(contract: Contract, src: SourceConfig, as_of: date) -> list[tuple[st
     return out
 
 
-def _new_files(con: duckdb.DuckDBPyConnection, src: SourceConfig, data_dir: Path
+@dataclass
+class SourceState:
+    """What the warehouse already holds of a source: loaded file hashes and paths, last cursor."""
+
+    hashes: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
+    cursor: tuple[str, str] | None = None
+
+
+def read_state(db_path: Path) -> dict[str, SourceState]:
+    """Load-once and cursor state per source, read before the parallel extraction starts."""
+    state: dict[str, SourceState] = {}
+    if not db_path.exists():
+        return state
+    with duckdb.connect(str(db_path)) as con:
+        create_raw_schema(con)
+        for source, sha, path in con.execute("select source, sha256, file from raw._files").fetchall():
+            st = state.setdefault(source, SourceState())
+            st.hashes.add(sha)
+            st.paths.add(path)
+        for source, ctype, value in con.execute(
+            "select source, cursor_type, cursor_value from raw._cursors "
+            "qualify row_number() over (partition by source order by updated_at desc) = 1").fetchall():
+            state.setdefault(source, SourceState()).cursor = (ctype, value)
+    return state
+
+
+def _new_files(src: SourceConfig, data_dir: Path, state: SourceState
                ) -> tuple[list[str], dict[str, str], int, str]:
     """Files of a source not loaded before (by content hash); returns (new, sha by file, skipped, glob)."""
     pattern = str(data_dir / src.path)
@@ -148,8 +175,7 @@ def _new_files(con: duckdb.DuckDBPyConnection, src: SourceConfig, data_dir: Path
             f"and that the export has landed."
         )
     sha = {f: _sha256(f) for f in files}
-    known = {r[0] for r in con.execute("select sha256 from raw._files where source = ?", [src.name]).fetchall()}
-    new = [f for f in files if sha[f] not in known]
+    new = [f for f in files if sha[f] not in state.hashes]
     return new, sha, len(files) - len(new), pattern
 
 
@@ -243,40 +269,74 @@ def _write(con: duckdb.DuckDBPyConnection, src: SourceConfig, load_id: str, repl
     return replaced
 
 
-def load_source(
-    con: duckdb.DuckDBPyConnection,
-    src: SourceConfig,
-    data_dir: Path,
-    load_id: str,
-    as_of: date,
-    salt: str,
-) -> LoadResult:
-    """Load what is new in one configured source; quarantine what breaks the contract."""
+@dataclass
+class Extract:
+    """Phase 1 of a load, done in parallel: one source read, typed and checked in its own file."""
+
+    source: SourceConfig
+    scratch: Path
+    started_at: datetime
+    location: str
+    files: list[str]
+    sha: dict[str, str]
+    files_skipped: int
+    replaced_files: list[str]
+    drift: list[str]
+    new_cursor: tuple[str, str] | None
+    rows_read: int
+
+
+def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: SourceState,
+                   as_of: date, salt: str) -> Extract:
+    """Read what is new in a source and type/check it into ``<scratch_dir>/<source>.duckdb``.
+
+    Touches nothing but its own scratch file, so sources extract concurrently.
+    """
     started = datetime.now(UTC).replace(tzinfo=None)
-    contract = CONTRACTS[src.kind]
-    skipped, replaced_files, sha, new_cursor = 0, [], {}, None
-    if src.postgres:
-        location = src.location
-        files = [location]
-        source_cols, new_cursor = read_postgres(con, src)
-    else:
-        files, sha, skipped, location = _new_files(con, src, data_dir)
-        if not files:
-            con.execute("create or replace temp table _src as select null::varchar as _file, "
-                        "null::bigint as _line, null::bigint as _rownum where false")
-            con.execute("create or replace temp table _rejects as select null::varchar as _file, "
-                        "null::bigint as _line, null::varchar as reason, null::varchar as detail, "
-                        "null::varchar as record where false")
-            source_cols = set()
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    scratch = scratch_dir / f"{src.name}.duckdb"
+    scratch.unlink(missing_ok=True)
+    sha: dict[str, str] = {}
+    skipped, new_cursor, drift = 0, None, []
+    with duckdb.connect(str(scratch)) as con:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("set memory_limit = '6GB'")
+        known = {r[0] for r in con.execute("select name from pg_timezone_names()").fetchall()}
+        if src.timezone not in known:
+            raise SourceError(f"source {src.name!r}: unknown timezone {src.timezone!r}")
+        if src.postgres:
+            location, files = src.location, [src.location]
+            try:
+                source_cols, new_cursor = read_postgres(con, src, state.cursor)
+            finally:
+                con.execute("detach database if exists _pgsrc")
         else:
-            source_cols = READERS[src.format](con, files, src)
-        known_paths = {r[0] for r in con.execute(
-            "select distinct file from raw._files where source = ?", [src.name]).fetchall()}
-        replaced_files = [f for f in files if f in known_paths]
-    drift = _stage_typed(con, src, source_cols, as_of, salt) if files else []
-    replaced = _write(con, src, load_id, replaced_files) if files else 0
-    (n_src,) = con.execute("select count(*) from _src").fetchone()  # type: ignore[misc]
-    (n_rej,) = con.execute("select count(*) from _rejects").fetchone()  # type: ignore[misc]
+            files, sha, skipped, location = _new_files(src, data_dir, state)
+            source_cols = READERS[src.format](con, files, src) if files else set()
+        if files:
+            drift = _stage_typed(con, src, source_cols, as_of, salt)
+            n_src = con.execute("select count(*) from _src").fetchone()[0]  # type: ignore[index]
+            con.execute("create table typed as select * from _typed")
+            con.execute("create table rejects as select * from _rejects")
+        else:
+            n_src = 0
+    rejects = 0
+    if files:
+        with duckdb.connect(str(scratch), read_only=True) as con:
+            rejects = con.execute("select count(*) from rejects").fetchone()[0]  # type: ignore[index]
+    replaced_files = [f for f in files if f in state.paths] if not src.postgres else []
+    return Extract(src, scratch, started, location, files, sha, skipped, replaced_files, drift,
+                   new_cursor, n_src + rejects)
+
+
+def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> LoadResult:
+    """Phase 2, one source at a time: write an extract into the raw layer and its ledgers."""
+    src, contract = ex.source, CONTRACTS[ex.source.kind]
+    replaced = 0
+    if ex.files:  # the caller has attached the extract as `_extract`
+        con.execute("create or replace temp table _typed as select * from _extract.typed")
+        con.execute("create or replace temp table _rejects as select * from _extract.rejects")
+        replaced = _write(con, src, load_id, ex.replaced_files)
     (loaded,) = con.execute(
         f"select count(*) from raw.{contract.kind} where _load_id = ?", [load_id]
     ).fetchone()  # type: ignore[misc]
@@ -284,10 +344,9 @@ def load_source(
         "select reason, count(*) from raw._quarantine where load_id = ? group by 1 order by 1",
         [load_id]).fetchall())
     quarantined = sum(reasons.values())
-    rows_read = n_src + n_rej
-    if rows_read != loaded + quarantined:
+    if ex.rows_read != loaded + quarantined:
         raise SourceError(
-            f"source {src.name!r}: accounting broke: read {rows_read}, loaded {loaded}, "
+            f"source {src.name!r}: accounting broke: read {ex.rows_read}, loaded {loaded}, "
             f"quarantined {quarantined}. This is a bug in liucun; please report it."
         )
     warnings = []
@@ -296,57 +355,78 @@ def load_source(
             f"{reasons['invalid_encoding']} rows are not valid {src.encoding}: re-export as UTF-8 "
             f"or set files.encoding for source {src.name!r}"
         )
-    if skipped and not files:
-        warnings.append(f"nothing new: {skipped} file(s) already loaded")
+    if ex.files_skipped and not ex.files:
+        warnings.append(f"nothing new: {ex.files_skipped} file(s) already loaded")
     now = datetime.now(UTC).replace(tzinfo=None)
-    result = LoadResult(src.name, src.kind, load_id, location, files, started, now, rows_read,
-                        loaded, quarantined, reasons, drift, warnings, skipped, replaced)
-    for f in files if not src.postgres else []:
+    result = LoadResult(src.name, src.kind, load_id, ex.location, ex.files, ex.started_at, now,
+                        ex.rows_read, loaded, quarantined, reasons, ex.drift, warnings,
+                        ex.files_skipped, replaced)
+    for f in ex.files if not src.postgres else []:
         con.execute("insert into raw._files values (?, ?, ?, ?, ?, ?)",
-                    [src.name, f, sha[f], os.path.getsize(f), load_id, now])
-    if new_cursor is not None:
+                    [src.name, f, ex.sha[f], os.path.getsize(f), load_id, now])
+    if ex.new_cursor is not None:
         con.execute("insert into raw._cursors values (?, ?, ?, ?, ?, ?)",
-                    [src.name, src.postgres.cursor, new_cursor[0], new_cursor[1], load_id, now])  # type: ignore[union-attr]
+                    [src.name, src.postgres.cursor, ex.new_cursor[0], ex.new_cursor[1], load_id, now])  # type: ignore[union-attr]
     con.execute(
         "insert into raw._loads values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [src.name, src.kind, load_id, location, json.dumps(files),
-         json.dumps({f: sha[f] for f in files}) if sha else None, started, now, rows_read, loaded,
-         quarantined, json.dumps(reasons), json.dumps(drift), json.dumps(warnings), skipped, replaced],
+        [src.name, src.kind, load_id, ex.location, json.dumps(ex.files),
+         json.dumps({f: ex.sha[f] for f in ex.files}) if ex.sha else None, ex.started_at, now,
+         ex.rows_read, loaded, quarantined, json.dumps(reasons), json.dumps(ex.drift),
+         json.dumps(warnings), ex.files_skipped, replaced],
     )
-    for t in ("_src", "_rejects", "_typed", "_lines", "_pg"):
+    for t in ("_typed", "_rejects"):
         con.execute(f"drop table if exists {t}")
     return result
 
 
-def ingest(
-    db_path: Path, config: ProjectConfig, run_id: str, as_of: date, salt: str
-) -> list[LoadResult]:
-    """Load every configured source into ``db_path``; one DuckDB transaction per source.
-
-    A source that cannot be loaded (missing file or column, unreachable database) is rolled back;
-    the others still load, and one :class:`SourceError` then lists every broken source.
-    """
-    results, errors = [], []
+def merge_extracts(db_path: Path, extracts: list[Extract], run_id: str) -> list[LoadResult]:
+    """Write every extract into the warehouse, one transaction per source."""
+    results = []
     with duckdb.connect(str(db_path)) as con:
         con.execute("set TimeZone = 'UTC'")
         create_raw_schema(con)
-        known = {r[0] for r in con.execute("select name from pg_timezone_names()").fetchall()}
-        for src in config.sources:
-            if src.timezone not in known:
-                raise SourceError(f"source {src.name!r}: unknown timezone {src.timezone!r}")
+        for ex in extracts:
+            if ex.files:  # DuckDB cannot attach/detach inside a transaction that used the database
+                con.execute(f"attach {lit(str(ex.scratch))} as _extract (read_only)")
             con.execute("begin")
             try:
-                results.append(load_source(con, src, config.data_dir, f"{run_id}:{src.name}", as_of, salt))
+                results.append(merge_extract(con, ex, f"{run_id}:{ex.source.name}"))
                 con.execute("commit")
-            except SourceError as exc:  # keep going: report every broken source at once
-                con.execute("rollback")
-                errors.append(str(exc))
             except Exception:
                 con.execute("rollback")
                 raise
             finally:
-                if src.postgres:
-                    con.execute("detach database if exists _pgsrc")
+                con.execute("detach database if exists _extract")
+            ex.scratch.unlink(missing_ok=True)
+    return results
+
+
+def ingest(db_path: Path, config: ProjectConfig, run_id: str, as_of: date, salt: str,
+           workers: int = 2, scratch_dir: Path | None = None) -> list[LoadResult]:
+    """Extract every source concurrently, then merge them into ``db_path`` one by one.
+
+    A source that cannot be loaded (missing file or column, unreachable database) is skipped; the
+    others are still extracted, and then one :class:`SourceError` lists every broken source and
+    nothing is merged (the run publishes nothing).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    state = read_state(db_path)
+    scratch_dir = scratch_dir or db_path.parent / f".extract-{run_id}"
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(extract_source, src, config.data_dir, scratch_dir, state.get(src.name, SourceState()),
+                               as_of, salt) for src in config.sources]
+    extracts, errors = [], []
+    for fut in futures:
+        try:
+            extracts.append(fut.result())
+        except SourceError as exc:
+            errors.append(str(exc))
     if errors:
         raise SourceError(f"{len(errors)} source(s) could not be loaded:\n- " + "\n- ".join(errors))
-    return results
+    try:
+        return merge_extracts(db_path, extracts, run_id)
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch_dir, ignore_errors=True)

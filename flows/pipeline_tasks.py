@@ -8,13 +8,23 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from expectations.gate import GateFailed, GateResult, run_gate
 from expectations.suites import GateParams
-from flows.config import ProjectConfig
+from flows.config import ProjectConfig, SourceConfig
 from flows.dbt_runner import DbtRunSummary, run_dbt
-from flows.ingest import LoadResult, SourceError, ingest
+from flows.ingest import (
+    Extract,
+    LoadResult,
+    SourceError,
+    SourceState,
+    extract_source,
+    merge_extracts,
+    read_state,
+)
 from flows.publish import Publication, publish
+from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
 
 
@@ -31,16 +41,28 @@ def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(name="ingest-sources", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_io_only)
-def ingest_sources(config: ProjectConfig, candidate: Path, run_id: str, as_of: date, salt: str) -> list[LoadResult]:
-    """Load every configured source into the candidate's raw layer; quarantine rows that break contracts."""
+@task(name="extract-source", task_run_name="extract-{src.name}", retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=_retry_io_only, cache_policy=NO_CACHE)
+def extract_source_task(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: SourceState,
+                        as_of: date, warehouse_root: Path, allow_generated_salt: bool) -> Extract:
+    """Read what is new in one source, then type, check and hash it into its own scratch file."""
+    salt = resolve_pii_salt(Settings(), warehouse_root, allow_generated_salt)  # never a task input
+    ex = extract_source(src, data_dir, scratch_dir, state, as_of, salt)
+    get_run_logger().info("%s: %d rows read from %d new file(s)%s", src.name, ex.rows_read, len(ex.files),
+                          f", {ex.files_skipped} unchanged file(s) skipped" if ex.files_skipped else "")
+    return ex
+
+
+@task(name="merge-sources", cache_policy=NO_CACHE)
+def merge_sources(candidate: Path, extracts: list[Extract], run_id: str) -> list[LoadResult]:
+    """Write the extracts into the candidate's raw layer, one transaction per source, and log each load."""
     log = get_run_logger()
-    results = ingest(candidate, config, run_id, as_of, salt)
+    results = merge_extracts(candidate, extracts, run_id)
     for r in results:
         secs = (r.finished_at - r.started_at).total_seconds()
         log.info(
-            "loaded %-22s %9d read  %9d loaded  %7d quarantined  (%.1fs)%s%s",
-            r.source, r.rows_read, r.rows_loaded, r.rows_quarantined, secs,
+            "loaded %-22s %9d read  %9d loaded  %7d quarantined  %6d replaced  (%.1fs)%s%s",
+            r.source, r.rows_read, r.rows_loaded, r.rows_quarantined, r.rows_replaced, secs,
             f"  reasons={r.reasons}" if r.reasons else "",
             f"  schema drift: extra columns {r.schema_drift}" if r.schema_drift else "",
         )
@@ -49,7 +71,29 @@ def ingest_sources(config: ProjectConfig, candidate: Path, run_id: str, as_of: d
     return results
 
 
-@task(name="validate-layer")
+def ingest_sources(config: ProjectConfig, candidate: Path, run_dir: Path, run_id: str, as_of: date,
+                   warehouse_root: Path, allow_generated_salt: bool) -> list[LoadResult]:
+    """Extract all sources concurrently as Prefect tasks, then merge them. A broken source is
+    reported with every other broken source, and nothing is merged."""
+    state = read_state(candidate)
+    scratch = run_dir / "extract"
+    futures = [
+        extract_source_task.submit(src, config.data_dir, scratch, state.get(src.name, SourceState()), as_of,
+                                   warehouse_root, allow_generated_salt)
+        for src in config.sources
+    ]
+    extracts, errors = [], []
+    for fut in futures:
+        try:
+            extracts.append(fut.result())
+        except SourceError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise SourceError(f"{len(errors)} source(s) could not be loaded:\n- " + "\n- ".join(errors))
+    return merge_sources(candidate, extracts, run_id)
+
+
+@task(name="validate-layer", cache_policy=NO_CACHE)
 def validate_layer(layer: str, candidate: Path, as_of: date, report_dir: Path) -> GateResult:
     """Run the layer's GX checkpoint; publish evidence as Prefect artifacts; fail on blocking failures."""
     log = get_run_logger()
@@ -73,7 +117,7 @@ def validate_layer(layer: str, candidate: Path, as_of: date, report_dir: Path) -
     return result
 
 
-@task(name="dbt-build")
+@task(name="dbt-build", cache_policy=NO_CACHE)
 def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, as_of: date) -> DbtRunSummary:
     """``dbt build --select <select>`` (models, unit tests and data tests) on the candidate."""
     log = get_run_logger()
@@ -88,7 +132,7 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, a
     return summary
 
 
-@task(name="publish")
+@task(name="publish", cache_policy=NO_CACHE)
 def publish_candidate(warehouse: Warehouse, candidate: Path, run_id: str, as_of: date,
                       gates: dict[str, dict]) -> Publication:
     """Atomically replace the published DuckDB file and switch the Parquet pointer."""

@@ -252,13 +252,14 @@ def resolve_dsn(src: SourceConfig) -> str:
                           f"loaded ({type(exc).__name__})") from None
 
 
-def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig,
+def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig, last: tuple[str, str] | None = None,
                   attempts: int = 4, backoff_seconds: float = 1.0) -> tuple[set[str], tuple[str, str] | None]:
     """Pull new and changed rows of a PostgreSQL table or query into ``_src``.
 
     Incremental by ``cursor``: rows with ``cursor >= last cursor - overlap`` (timestamps) or
     ``>= last cursor`` (numbers); the first pull, or one without a cursor, reads everything.
     Connection failures are retried with exponential backoff; the DSN never appears in messages.
+    ``last`` is the (type, value) of the cursor after the previous pull.
     Returns the source columns and (cursor type, new cursor value) when rows arrived.
     """
     pg = src.postgres
@@ -282,9 +283,6 @@ def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig,
         else:
             relation = f"postgres_query('_pgsrc', {lit(str(pg.query))})"
         where = ""
-        last = con.execute(
-            "select cursor_type, cursor_value from raw._cursors where source = ? "
-            "order by updated_at desc limit 1", [src.name]).fetchone()
         if pg.cursor and last:
             ctype, cvalue = last
             bound = f"cast({lit(cvalue)} as {ctype})"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.runtime import flow_run
 
 from flows.config import load_config
@@ -25,6 +26,9 @@ from flows.pipeline_tasks import (
 )
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
+
+
+EXTRACT_WORKERS = 3  # sources extracted at once; each DuckDB extract is capped at 6 GB
 
 
 def _headline(published: Path) -> dict[str, Any]:
@@ -44,7 +48,8 @@ def _headline(published: Path) -> dict[str, Any]:
     return dict(zip(keys, [str(row[0]), *row[1:]], strict=False))
 
 
-@flow(name="retention_pipeline", log_prints=False)
+@flow(name="retention_pipeline", log_prints=False,
+      task_runner=ThreadPoolTaskRunner(max_workers=EXTRACT_WORKERS))
 def retention_pipeline(
     config_path: str,
     warehouse_dir: str = "warehouse",
@@ -66,13 +71,13 @@ def retention_pipeline(
         stale = wh.clear_stale_runs()
         if stale:
             log.info("removed %d leftover candidate(s) of earlier runs that did not finish", len(stale))
-        salt = resolve_pii_salt(settings, wh.root, allow_generated_salt)
+        resolve_pii_salt(settings, wh.root, allow_generated_salt)  # fail early when there is none
         run_dir = wh.run_dir(run_id)
         candidate = wh.start_candidate(run_id, full_refresh)
         reports = wh.report_dir(run_id)
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
 
-        loads = ingest_sources(config, candidate, run_id, as_of, salt)
+        loads = ingest_sources(config, candidate, run_dir, run_id, as_of, wh.root, allow_generated_salt)
         gates = {"raw": validate_layer("raw", candidate, as_of, reports)}
         dbt_build("staging", candidate, settings.dbt_project_dir, run_dir, as_of)
         gates["staging"] = validate_layer("staging", candidate, as_of, reports)
