@@ -135,7 +135,7 @@ def _source(name: str, raw: dict, cfg_path: Path, default_tz: str) -> SourceConf
                 f"({', '.join(contract.column_names)})"
             )
         if isinstance(src, dict) and set(src) == {"sql"} and isinstance(src["sql"], str):
-            expressions[canonical] = src["sql"]
+            expressions[canonical] = check_expression(src["sql"], f"{where}.columns.{canonical}")
         elif isinstance(src, str) and _SOURCE_COLUMN_RE.match(src):
             columns[canonical] = src
         else:
@@ -184,6 +184,32 @@ def _postgres(raw: object, where: str) -> PostgresConnector:
         dsn_env=raw.get("dsn_env"), dsn_secret=raw.get("dsn_secret"), table=table,
         query=raw.get("query"), cursor=cursor, overlap_minutes=int(raw.get("overlap_minutes", 60)),
     )
+
+
+_FORBIDDEN_FUNCTIONS = {"getenv", "current_setting", "read_text", "read_blob", "query", "query_table",
+                        "postgres_query", "postgres_execute", "system"}
+
+
+def check_expression(expr: str, where: str) -> str:
+    """Accept a column expression only if it is one scalar SQL expression over the source's columns:
+    no second statement, no subquery, no table or environment access. Raises :class:`ConfigError`."""
+    import json
+
+    import duckdb
+
+    if ";" in expr:
+        raise ConfigError(f"{where}: an expression cannot contain ';'")
+    with duckdb.connect() as con:
+        ast = json.loads(con.execute("select json_serialize_sql(?)", [f"select ({expr}) from _src"]).fetchone()[0])
+    if ast.get("error") or len(ast.get("statements", [])) != 1:
+        raise ConfigError(f"{where}: {expr!r} is not a valid SQL expression ({ast.get('error_message', '')})")
+    text = json.dumps(ast["statements"][0]["node"]["select_list"])
+    if '"SUBQUERY"' in text or "TABLE_FUNCTION" in text:
+        raise ConfigError(f"{where}: {expr!r} may only use the source's columns (no subqueries)")
+    names = {m.lower() for m in re.findall(r'"function_name":\s*"([^"]+)"', text)}
+    if names & _FORBIDDEN_FUNCTIONS:
+        raise ConfigError(f"{where}: {expr!r} calls {sorted(names & _FORBIDDEN_FUNCTIONS)}, which is not allowed")
+    return expr
 
 
 def load_config(path: Path | str) -> ProjectConfig:

@@ -224,7 +224,11 @@ def _stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols:
         union all by name
         select *, null as _dup from c where _reason is not null"""
     )
-    con.execute(typed_sql, {"salt": salt} if "$salt" in typed_sql else None)
+    try:
+        con.execute(typed_sql, {"salt": salt} if "$salt" in typed_sql else None)
+    except duckdb.BinderException as exc:
+        raise SourceError(f"source {src.name!r}: a column mapping does not fit the source's columns "
+                          f"({', '.join(sorted(source_cols))}): {str(exc).splitlines()[0]}") from None
     return drift
 
 

@@ -170,7 +170,8 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceC
 
 def _require_columns(src: SourceConfig, cols_by_file: dict[str, set[str]]) -> None:
     contract = CONTRACTS[src.kind]
-    needed = [c for c in contract.columns if c.required or c.name in src.columns]
+    needed = [c for c in contract.columns
+              if (c.required or c.name in src.columns) and c.name not in src.expressions]
     for f, cols in sorted(cols_by_file.items()):
         for c in needed:
             if src.source_column(c.name) not in cols:

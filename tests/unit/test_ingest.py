@@ -155,3 +155,35 @@ def test_config_errors_name_the_key(tmp_path: Path):
                                           "columns": {"crm_idx": "id"}}})
     with pytest.raises(ConfigError, match="crm_idx"):
         load_config(cfg)
+
+
+@pytest.mark.parametrize("expr", [
+    "1); drop table raw.orders; select (1",
+    "(select max(net_amount) from raw.orders)",
+    "getenv('LIUCUN_PII_SALT')",
+    "InvoiceNo || (select 'x')",
+])
+def test_column_expressions_cannot_inject_sql(tmp_path: Path, expr: str):
+    cfg = write_config(tmp_path, {"o": {"kind": "orders", "files": {"path": "o.csv"},
+                                        "columns": {"order_id": {"sql": expr}}}})
+    with pytest.raises(ConfigError, match="sources.o.columns.order_id"):
+        load_config(cfg)
+
+
+def test_column_expressions_map_source_columns(tmp_path: Path):
+    (tmp_path / "lines.csv").write_text(
+        "InvoiceNo,InvoiceDate,Quantity,UnitPrice,CustomerID\n"
+        "536365,12/1/2010 8:26,6,2.55,17850\nC536379,12/1/2010 9:41,-1,27.50,14527\n")
+    cfg = write_config(tmp_path, {"o": {"kind": "orders", "files": {"path": "lines.csv"}, "timezone": "Europe/London",
+        "columns": {"order_id": "InvoiceNo", "crm_id": "CustomerID", "channel": {"sql": "'online_shop'"},
+                    "ordered_at": {"sql": "strptime(InvoiceDate, '%m/%d/%Y %H:%M')"},
+                    "gross_amount": {"sql": "abs(Quantity::double * UnitPrice::double)"},
+                    "net_amount": {"sql": "abs(Quantity::double * UnitPrice::double)"},
+                    "is_returned": {"sql": "starts_with(InvoiceNo, 'C')"}}}})
+    (r,) = ingest(tmp_path / "w.duckdb", load_config(cfg), "r", date(2011, 12, 31), SALT)
+    assert (r.rows_read, r.rows_loaded) == (2, 2)
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        rows = con.execute("select order_id, ordered_at, net_amount, is_returned, channel from raw.orders order by 1").fetchall()
+    from decimal import Decimal
+    assert rows == [("536365", datetime(2010, 12, 1, 8, 26), Decimal("15.30"), False, "online_shop"),
+                    ("C536379", datetime(2010, 12, 1, 9, 41), Decimal("27.50"), True, "online_shop")]
