@@ -119,6 +119,29 @@ CONTRACTS: dict[str, Contract] = {
             ("order_id",),
         ),
         Contract(
+            "order_lines",
+            "Order line items (for systems that export lines, not orders); rolled up to orders in "
+            "dbt. A return/cancellation line has is_return = true and a negative quantity.",
+            (
+                _c("order_id", required=True),
+                _c("line_number", "bigint", required=True),
+                _c("ordered_at", "timestamp", required=True, not_future=True),
+                _c("channel"),
+                _c("crm_id"),
+                _c("member_card"),
+                _c("phone", pii="phone"),
+                _c("wechat_unionid"),
+                _c("sku"),
+                _c("quantity", "bigint", required=True),
+                _c("unit_price", "unit_money", required=True, non_negative=True),
+                _c("line_amount", "money", required=True),
+                _c("is_return", "boolean"),
+                _c("region"),
+            ),
+            ("order_id", "line_number"),
+            ("crm_id", "member_card", "phone", "wechat_unionid"),
+        ),
+        Contract(
             "events",
             "Tracked app / mini-program / official-account / web events.",
             (

@@ -122,6 +122,9 @@ def _checks(contract: Contract, src: SourceConfig, as_of: date) -> list[tuple[st
     for c in contract.columns:
         if c.required:
             out.append((f"r_{c.name} is null", f"missing_required:{c.name}"))
+    if contract.identifier_any_of:  # a row nobody can be identified by is useless whatever else it holds
+        none = " and ".join(f"t_{c} is null" for c in contract.identifier_any_of)
+        out.append((f"({none})", "no_customer_identifier"))
     for c in contract.columns:
         if not c.pii and c.type != "varchar":
             out.append((f"r_{c.name} is not null and t_{c.name} is null", f"invalid_{c.type}:{c.name}"))
@@ -131,9 +134,6 @@ def _checks(contract: Contract, src: SourceConfig, as_of: date) -> list[tuple[st
         if c.not_future:
             limit = f"timestamp '{as_of.isoformat()}' + interval 2 day"
             out.append((f"t_{c.name} >= {limit}", f"future_timestamp:{c.name}"))
-    if contract.identifier_any_of:
-        none = " and ".join(f"t_{c} is null" for c in contract.identifier_any_of)
-        out.append((f"({none})", "no_customer_identifier"))
     return out
 
 

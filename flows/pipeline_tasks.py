@@ -94,10 +94,10 @@ def ingest_sources(config: ProjectConfig, candidate: Path, run_dir: Path, run_id
 
 
 @task(name="validate-layer", cache_policy=NO_CACHE)
-def validate_layer(layer: str, candidate: Path, as_of: date, report_dir: Path) -> GateResult:
+def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: Path) -> GateResult:
     """Run the layer's GX checkpoint; publish evidence as Prefect artifacts; fail on blocking failures."""
     log = get_run_logger()
-    result = run_gate(layer, candidate, GateParams(as_of=as_of), report_dir)
+    result = run_gate(layer, candidate, params, report_dir)
     rows = [
         {
             "result": "error" if not o.evaluated else ("pass" if o.success else "FAIL"),
@@ -118,14 +118,15 @@ def validate_layer(layer: str, candidate: Path, as_of: date, report_dir: Path) -
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
-def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, as_of: date) -> DbtRunSummary:
+def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path,
+              dbt_vars: dict[str, str]) -> DbtRunSummary:
     """``dbt build --select <select>`` (models, unit tests and data tests) on the candidate."""
     log = get_run_logger()
     summary = run_dbt(
         ["build", "--select", select],
         project_dir=project_dir, work_dir=work_dir,
         env={"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(candidate)},
-        dbt_vars={"as_of_date": as_of.isoformat()}, log=log,
+        dbt_vars=dbt_vars, log=log,
     )
     log.info("dbt build %s: %d models, %d tests, %d unit tests in %.1fs", select,
              summary.count("model"), summary.count("test"), summary.count("unit_test"), summary.elapsed)

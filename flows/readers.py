@@ -36,7 +36,10 @@ def lit(value: str) -> str:
 
 
 def _csv_header(path: str, encoding: str) -> list[str]:
-    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+    import gzip
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as fh:
         return next(csv.reader(fh), [])
 
 
@@ -76,8 +79,11 @@ def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfi
 
 
 def _physical_lines(path: str) -> int:
+    import gzip
+
     n, last = 0, b"\n"
-    with open(path, "rb") as fh:
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             n += chunk.count(b"\n")
             last = chunk[-1:]

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from expectations.suites import GateParams
 from flows.config import load_config
 from flows.pipeline_tasks import (
     dbt_build,
@@ -26,7 +27,6 @@ from flows.pipeline_tasks import (
 )
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
-
 
 EXTRACT_WORKERS = 3  # sources extracted at once; each DuckDB extract is capped at 6 GB
 
@@ -78,11 +78,13 @@ def retention_pipeline(
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
 
         loads = ingest_sources(config, candidate, run_dir, run_id, as_of, wh.root, allow_generated_salt)
-        gates = {"raw": validate_layer("raw", candidate, as_of, reports)}
-        dbt_build("staging", candidate, settings.dbt_project_dir, run_dir, as_of)
-        gates["staging"] = validate_layer("staging", candidate, as_of, reports)
-        dbt_build("intermediate marts", candidate, settings.dbt_project_dir, run_dir, as_of)
-        gates["marts"] = validate_layer("marts", candidate, as_of, reports)
+        params = GateParams(as_of=as_of, configured_kinds=frozenset(s.kind for s in config.sources))
+        dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone}
+        gates = {"raw": validate_layer("raw", candidate, params, reports)}
+        dbt_build("staging", candidate, settings.dbt_project_dir, run_dir, dbt_vars)
+        gates["staging"] = validate_layer("staging", candidate, params, reports)
+        dbt_build("intermediate marts", candidate, settings.dbt_project_dir, run_dir, dbt_vars)
+        gates["marts"] = validate_layer("marts", candidate, params, reports)
         counts = layer_row_counts(candidate)
         gate_summary = {k: {"passed": g.passed, "evaluated": g.evaluated, "warnings": len(g.warnings)}
                         for k, g in gates.items()}

@@ -19,6 +19,11 @@ class GateParams:
     as_of: date
     # row counts of the last publication per table (for row-count bands); empty on a first run
     previous_row_counts: dict[str, int] = field(default_factory=dict)
+    # kinds the config has a source for: only those must have rows (None: every kind)
+    configured_kinds: frozenset[str] | None = None
+
+    def expects_rows(self, kind: str) -> bool:
+        return self.configured_kinds is None or kind in self.configured_kinds
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ def build_loads_suite(params: GateParams) -> gx.ExpectationSuite:
 def build_customers_suite(params: GateParams) -> gx.ExpectationSuite:
     return suite(
         "customers",
-        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.ExpectTableRowCountToBeBetween(min_value=1 if params.expects_rows("customers") else 0,
+                                           description="a configured CRM source delivered rows"),
         gxe.ExpectColumnValuesToBeUnique(column="crm_id"),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
@@ -57,7 +58,9 @@ def build_customers_suite(params: GateParams) -> gx.ExpectationSuite:
 def build_orders_suite(params: GateParams) -> gx.ExpectationSuite:
     return suite(
         "orders",
-        gxe.ExpectTableRowCountToBeBetween(min_value=1, description="orders are the core source"),
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1 if params.expects_rows("orders") else 0,
+            description="a configured orders source delivered rows"),
         gxe.ExpectColumnValuesToBeUnique(column="order_id"),
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="gross_amount", column_B="net_amount", or_equal=True,
@@ -149,8 +152,26 @@ def build_campaigns_suite(params: GateParams) -> gx.ExpectationSuite:
     )
 
 
+def build_order_lines_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "order_lines",
+        gxe.ExpectTableRowCountToBeBetween(
+            min_value=1 if params.expects_rows("order_lines") else 0,
+            description="a configured order-lines source delivered rows"),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select order_id, line_number, quantity, is_return from {batch} "
+                "where coalesce(is_return, false) <> (quantity < 0)"
+            ),
+            description="return lines, and only they, have negative quantities",
+            meta=WARNING,
+        ),
+    )
+
+
 SUITES = [
     TableSuite("raw", "_loads", build_loads_suite),
+    TableSuite("raw", "order_lines", build_order_lines_suite),
     TableSuite("raw", "customers", build_customers_suite),
     TableSuite("raw", "orders", build_orders_suite),
     TableSuite("raw", "tickets", build_tickets_suite),
