@@ -127,6 +127,23 @@ def _run(args: argparse.Namespace) -> int:
                          args.full_refresh, allow_generated_salt=False)
 
 
+def _contracts(args: argparse.Namespace) -> int:
+    from flows.contracts import CONTRACTS
+
+    print("# Canonical touchpoint contracts (flows/contracts.py)\n")
+    for c in CONTRACTS.values():
+        print(f"## {c.kind}\n\n{c.description}\n")
+        print(f"Primary key: {', '.join(c.primary_key)}."
+              + (f" At least one identifier of: {', '.join(c.identifier_any_of)}." if c.identifier_any_of else ""))
+        print("\n| column | type | rules |\n|---|---|---|")
+        for col in c.columns:
+            rules = [r for r, on in [("required", col.required), (f"PII: stored as {col.stored_name}", col.pii),
+                                     (">= 0", col.non_negative), ("not in the future", col.not_future)] if on]
+            print(f"| {col.name} | {col.type} | {'; '.join(rules)} |")
+        print()
+    return 0
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -159,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--end-date", type=_date, default=DEFAULT_END_DATE)
     d.add_argument("--faults", action="store_true", help="demo with corrupted input (the run must fail)")
     d.set_defaults(func=_demo)
+
+    c = sub.add_parser("contracts", help="print the canonical source contracts (markdown)")
+    c.set_defaults(func=_contracts)
 
     r = sub.add_parser("run", help="run the pipeline on a liucun.yml config")
     r.add_argument("--config", required=True, help="path to liucun.yml")
