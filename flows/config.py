@@ -71,6 +71,7 @@ class SourceConfig:
     expressions: dict[str, str] = field(default_factory=dict)  # canonical column -> SQL expression
     sheet: str | None = None  # xlsx
     postgres: PostgresConnector | None = None
+    max_quarantine_share: float = 0.05  # the raw gate blocks a load that quarantines more
 
     def source_column(self, canonical: str) -> str:
         return self.columns.get(canonical, canonical)
@@ -157,7 +158,18 @@ def _source(name: str, raw: dict, cfg_path: Path, default_tz: str) -> SourceConf
         expressions=expressions,
         sheet=str(sheet) if sheet is not None else None,
         postgres=postgres,
+        max_quarantine_share=_share(raw.get("max_quarantine_share", 0.05), f"{where}.max_quarantine_share"),
     )
+
+
+def _share(value: object, where: str) -> float:
+    try:
+        share = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where} must be a number between 0 and 1") from None
+    if not 0 <= share <= 1:
+        raise ConfigError(f"{where} must be between 0 and 1, not {share}")
+    return share
 
 
 def _postgres(raw: object, where: str) -> PostgresConnector:

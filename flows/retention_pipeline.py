@@ -78,7 +78,8 @@ def retention_pipeline(
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
 
         loads = ingest_sources(config, candidate, run_dir, run_id, as_of, wh.root, allow_generated_salt)
-        params = GateParams(as_of=as_of, configured_kinds=frozenset(s.kind for s in config.sources))
+        params = GateParams(as_of=as_of, configured_kinds=frozenset(s.kind for s in config.sources),
+                            max_quarantine_share={s.name: s.max_quarantine_share for s in config.sources})
         dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone}
         gates = {"raw": validate_layer("raw", candidate, params, reports)}
         dbt_build("staging", candidate, settings.dbt_project_dir, run_dir, dbt_vars)

@@ -21,6 +21,9 @@ class GateParams:
     previous_row_counts: dict[str, int] = field(default_factory=dict)
     # kinds the config has a source for: only those must have rows (None: every kind)
     configured_kinds: frozenset[str] | None = None
+    # share of a load's rows that may be quarantined before the raw gate blocks, per source
+    max_quarantine_share: dict[str, float] = field(default_factory=dict)
+    default_max_quarantine_share: float = 0.05
 
     def expects_rows(self, kind: str) -> bool:
         return self.configured_kinds is None or kind in self.configured_kinds

@@ -33,12 +33,17 @@ def build_fct_orders_suite(params: GateParams) -> gx.ExpectationSuite:
         "fct_orders",
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
-                "select * from (select count(*) as n, sum(net_amount) as revenue from {batch}) as m, "
-                "(select count(*) as n, sum(net_amount) as revenue "
-                " from staging.stg_commerce__orders) as s "
+                "select m.n, m.revenue, s.n as staging_n, s.revenue as staging_revenue from "
+                "(select count(*) as n, coalesce(sum(net_amount), 0) as revenue from {batch}) as m, "
+                "(select sum(n) as n, sum(revenue) as revenue from ("
+                "  select count(*) as n, coalesce(sum(net_amount), 0) as revenue "
+                "  from staging.stg_commerce__orders"
+                "  union all"
+                "  select count(distinct order_id), coalesce(sum(case when line_amount > 0 "
+                "  then line_amount else 0 end), 0) from staging.stg_commerce__order_lines) as u) as s "
                 "where m.n <> s.n or m.revenue <> s.revenue"
             ),
-            description="mart orders and revenue equal staging orders and revenue",
+            description="mart orders and revenue equal staging orders (and order lines) and revenue",
         ),
     )
 

@@ -7,19 +7,24 @@ from great_expectations import expectations as gxe
 
 from expectations.suites import WARNING, GateParams, TableSuite, suite
 
-MAX_QUARANTINE_SHARE = 0.05  # a source with more than 5% of its rows quarantined blocks publication
-
 
 def build_loads_suite(params: GateParams) -> gx.ExpectationSuite:
+    shares = " ".join(
+        f"when '{source.replace(chr(39), '')}' then {float(share)}"
+        for source, share in sorted(params.max_quarantine_share.items())
+    )
+    limit = (f"case source {shares} else {params.default_max_quarantine_share} end" if shares
+             else str(params.default_max_quarantine_share))
     return suite(
         "_loads",
         gxe.ExpectTableRowCountToBeBetween(min_value=1, description="at least one source loaded"),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
                 f"select source, rows_read, rows_quarantined, reasons from {{batch}} "
-                f"where rows_quarantined > {MAX_QUARANTINE_SHARE} * rows_read"
+                f"where rows_quarantined > ({limit}) * rows_read"
             ),
-            description=f"no source has more than {MAX_QUARANTINE_SHARE:.0%} of its rows quarantined",
+            description="no load quarantines more than its source's max_quarantine_share "
+                        f"(default {params.default_max_quarantine_share:.0%})",
         ),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(

@@ -15,6 +15,11 @@ from tests.support.postgres import throwaway_cluster
 
 pytestmark = pytest.mark.postgres
 
+IDENTITY_QUERY = ("select customer_id, customer_key, crm_id, identifiers, crm_ids, phones, emails, "
+                  "member_cards, wechat_unionids, wechat_openids, device_ids, first_seen_at, "
+                  "acquisition_channel, orders, net_revenue from marts.dim_customers")
+QUALITY_QUERY = "select metric_group, metric, value, base from marts.rpt_identity_quality"
+
 
 def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Path):
     db, _ = built
@@ -35,10 +40,20 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
                      for r in cur.fetchall()]
             cur.execute("select count(*), sum(net_amount) from marts.fct_orders")
             pg_orders = cur.fetchone()
+            cur.execute(IDENTITY_QUERY)
+            pg_customers = sorted(cur.fetchall())
+            cur.execute(QUALITY_QUERY)
+            pg_quality = sorted(cur.fetchall())
     with duckdb.connect(str(db), read_only=True) as con:
         on_duck = [tuple(float(v) if i == 5 and v is not None else v for i, v in enumerate(r))
                    for r in con.execute(query).fetchall()]
         duck_orders = con.execute("select count(*), sum(net_amount) from marts.fct_orders").fetchone()
+        duck_customers = sorted(con.execute(IDENTITY_QUERY).fetchall())
+        duck_quality = sorted(con.execute(QUALITY_QUERY).fetchall())
     assert len(on_pg) >= 10
     assert on_pg == on_duck
     assert pg_orders == duck_orders
+    # the identity graph gives the same customers, with the same ids, on both engines
+    assert len(pg_customers) > 1000
+    assert pg_customers == duck_customers
+    assert pg_quality == duck_quality

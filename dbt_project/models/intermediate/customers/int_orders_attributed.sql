@@ -1,8 +1,10 @@
--- Orders with the customer they belong to (crm_id, else member card, else phone, else WeChat
--- unionid) and their business-local date. Orders with no usable identifier keep customer_id null.
+-- Orders with the customer they belong to and their business-local date. An order maps through
+-- any of its identifiers (crm_id, member card, phone, WeChat unionid) to the identity graph's
+-- customer; all of them sit in one customer since the order links them (noisy identifiers, such as
+-- a placeholder phone, map to none). Orders with no mapped identifier keep customer_id null.
 with orders as (
 
-    select * from {{ ref('stg_commerce__orders') }}
+    select * from {{ ref('int_orders_unioned') }}
 
 ),
 
@@ -18,11 +20,9 @@ resolved as (
         orders.*,
         coalesce(
             by_crm.customer_key,
-            case when orders.crm_id is not null then {{ dbt.concat(["'crm:'", "orders.crm_id"]) }} end,
             by_card.customer_key,
             by_phone.customer_key,
-            case when orders.wechat_unionid is not null
-                then {{ dbt.concat(["'wx:'", "orders.wechat_unionid"]) }} end
+            by_unionid.customer_key
         ) as customer_key
     from orders
     left join id_map as by_crm
@@ -31,6 +31,9 @@ resolved as (
         on by_card.identifier_type = 'member_card' and by_card.identifier_value = orders.member_card
     left join id_map as by_phone
         on by_phone.identifier_type = 'phone' and by_phone.identifier_value = orders.phone_hash
+    left join id_map as by_unionid
+        on by_unionid.identifier_type = 'wechat_unionid'
+        and by_unionid.identifier_value = orders.wechat_unionid
 
 ),
 
@@ -44,7 +47,7 @@ final as (
         {{ liucun.to_business_date('ordered_at') }} as order_date,
         channel,
         store_id,
-        item_count,
+        cast(item_count as {{ dbt.type_bigint() }}) as item_count,
         gross_amount,
         discount_amount,
         net_amount,

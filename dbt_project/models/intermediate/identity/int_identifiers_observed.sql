@@ -12,7 +12,7 @@ with crm as (
 
 orders as (
 
-    select * from {{ ref('stg_commerce__orders') }}
+    select * from {{ ref('int_orders_unioned') }}
 
 ),
 

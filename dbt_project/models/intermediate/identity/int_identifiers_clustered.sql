@@ -1,0 +1,161 @@
+-- Connected components of the identity graph: identifiers are nodes, identifiers seen together in
+-- a record are linked, noisy identifiers (int_identifiers_excluded) are left out. Each component is
+-- one person as far as the evidence goes.
+--
+-- Components by min-label propagation in a recursive CTE (portable: DuckDB and PostgreSQL). Every
+-- node gets a rank in the anchor order below; a node passes its label to a neighbour only when the
+-- label is smaller than the neighbour's own rank, which keeps the component minimum flowing to
+-- every node (along a simple path from the minimum every next node is larger) while pruning the
+-- other labels early. UNION drops rows already found, so the recursion stops.
+--
+-- Stable id: the component's anchor is its member first seen (earliest first_seen_at; identifiers
+-- never seen with a time come last), ties broken by type (crm_id, member_card, phone, email,
+-- wechat_unionid, wechat_openid, device_id) and then by the md5 of the node key.
+-- customer_id = md5(anchor node key). New data only adds identifiers seen later, so the id of a
+-- component does not change when unrelated data arrives; it changes only when the component
+-- merges with an older one (the merged customer keeps the older anchor's id), when backfilled data
+-- shows a member earlier than the anchor, or when the anchor is excluded as noisy.
+--
+-- A component is a customer when it holds a CRM record or an order; other components (a device
+-- that never logged in, a WeChat follower never seen with a CRM id) are visitors: customer_id null.
+with recursive observations as (
+
+    select * from {{ ref('int_identifiers_observed') }}
+
+),
+
+pairs as (
+
+    select * from {{ ref('int_identifier_pairs_observed') }}
+
+),
+
+excluded as (
+
+    select * from {{ ref('int_identifiers_excluded') }}
+
+),
+
+identifiers as (
+
+    select
+        node_key,
+        identifier_type,
+        identifier_value,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        cast(sum(records) as {{ dbt.type_bigint() }}) as records,
+        max(case when source in ('crm', 'orders') then 1 else 0 end) as has_customer_record
+    from observations
+    group by node_key, identifier_type, identifier_value
+
+),
+
+usable as (
+
+    select
+        identifiers.*,
+        row_number() over (
+            order by
+                case when identifiers.first_seen_at is null then 1 else 0 end,
+                identifiers.first_seen_at,
+                case identifiers.identifier_type
+                    when 'crm_id' then 1
+                    when 'member_card' then 2
+                    when 'phone' then 3
+                    when 'email' then 4
+                    when 'wechat_unionid' then 5
+                    when 'wechat_openid' then 6
+                    when 'device_id' then 7
+                    else 8
+                end,
+                {{ dbt.hash('identifiers.node_key') }}
+        ) as node_rank
+    from identifiers
+    left join excluded
+        on identifiers.node_key = excluded.node_key
+    where excluded.node_key is null
+
+),
+
+links as (
+
+    select a.node_rank as rank_a, b.node_rank as rank_b
+    from pairs
+    inner join usable as a on pairs.node_key_a = a.node_key
+    inner join usable as b on pairs.node_key_b = b.node_key
+
+),
+
+edges as (
+
+    select rank_a as from_rank, rank_b as to_rank from links
+    union all
+    select rank_b, rank_a from links
+
+),
+
+propagated (node_rank, label) as (
+
+    select node_rank, node_rank from usable
+    union
+    select edges.to_rank, propagated.label
+    from propagated
+    inner join edges
+        on propagated.node_rank = edges.from_rank
+    where propagated.label < edges.to_rank
+
+),
+
+components as (
+
+    select node_rank, min(label) as anchor_rank
+    from propagated
+    group by node_rank
+
+),
+
+members as (
+
+    select usable.*, components.anchor_rank
+    from usable
+    inner join components
+        on usable.node_rank = components.node_rank
+
+),
+
+component_facts as (
+
+    select
+        anchor_rank,
+        count(*) as component_identifiers,
+        max(has_customer_record) as has_customer_record
+    from members
+    group by anchor_rank
+
+),
+
+final as (
+
+    select
+        members.node_key,
+        members.identifier_type,
+        members.identifier_value,
+        anchors.node_key as component_key,
+        anchors.identifier_type as component_key_type,
+        component_facts.has_customer_record = 1 as is_customer,
+        case when component_facts.has_customer_record = 1
+            then {{ dbt.hash('anchors.node_key') }} end as customer_id,
+        cast(component_facts.component_identifiers as {{ dbt.type_bigint() }}) as component_identifiers,
+        members.first_seen_at,
+        members.last_seen_at,
+        members.records
+    from members
+    inner join usable as anchors
+        on members.anchor_rank = anchors.node_rank
+    inner join component_facts
+        on members.anchor_rank = component_facts.anchor_rank
+
+)
+
+select * from final
