@@ -187,3 +187,20 @@ def test_column_expressions_map_source_columns(tmp_path: Path):
     from decimal import Decimal
     assert rows == [("536365", datetime(2010, 12, 1, 8, 26), Decimal("15.30"), False, "online_shop"),
                     ("C536379", datetime(2010, 12, 1, 9, 41), Decimal("27.50"), True, "online_shop")]
+
+
+def test_excel_workbooks_load_with_their_rows_accounted(tmp_path: Path):
+    from flows.readers import load_extension
+
+    (tmp_path / "x").mkdir()
+    with duckdb.connect() as con:
+        load_extension(con, "excel")
+        con.execute(f"""copy (select * from (values ('C1', '2024-01-01 08:00:00', '13812345678'),
+                                               ('C2', 'not a date', null)) t(crm_id, registered_at, phone))
+                        to '{tmp_path / "x" / "crm.xlsx"}' (format xlsx, header true)""")
+    cfg = write_config(tmp_path, {"crm": {"kind": "customers", "files": {"path": "x/*.xlsx"}}})
+    (r,) = ingest(tmp_path / "w.duckdb", load_config(cfg), "r", date(2024, 6, 1), SALT)
+    assert (r.rows_read, r.rows_loaded, r.reasons) == (2, 1, {"invalid_timestamp:registered_at": 1})
+    with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
+        assert con.execute("select crm_id, registered_at from raw.customers").fetchall() == [
+            ("C1", datetime(2024, 1, 1, 0, 0))]
