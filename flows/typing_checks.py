@@ -1,0 +1,110 @@
+"""Typing and contract checks: turn a source's varchar rows (``_src``) into typed, checked rows.
+
+``stage_typed`` builds the temp table ``_typed``: for every contract column the trimmed source
+value (``r_<col>``) and the typed value (``t_<col>``; PII hashed), the first failed check as
+``_reason``, and ``_dup`` for rows that lose a primary-key tie within the load.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from flows.config import SourceConfig
+from flows.contracts import CONTRACTS, Column, Contract
+from flows.pii import pii_hash_sql
+from flows.readers import SourceError, lit, q
+
+
+def _typed_expr(col: Column, raw: str, tz: str) -> str:
+    """SQL turning a trimmed varchar expression into the contract type (NULL when it fails)."""
+    if col.type == "timestamp":
+        return (
+            f"(case when {raw} is null then null"
+            f" when regexp_matches({raw}, '(Z|[+-][0-9]{{2}}(:?[0-9]{{2}})?)$')"
+            f"  then timezone('UTC', try_cast({raw} as timestamptz))"
+            f" else timezone('UTC', timezone({lit(tz)}, try_cast({raw} as timestamp))) end)"
+        )
+    if col.type == "boolean":
+        return (
+            f"(case lower({raw}) when '1' then true when '0' then false "
+            f"else try_cast({raw} as boolean) end)"
+        )
+    if col.type in ("bigint",):
+        return f"coalesce(try_cast({raw} as bigint), try_cast(try_cast({raw} as double) as bigint))"
+    return f"try_cast({raw} as {col.sql_type})"
+
+
+def _checks(contract: Contract, src: SourceConfig, as_of: date) -> list[tuple[str, str]]:
+    """(condition that fails the row, reason) in priority order, over raw `r_` / typed `t_` cols."""
+    out: list[tuple[str, str]] = []
+    for c in contract.columns:
+        if c.required:
+            out.append((f"r_{c.name} is null", f"missing_required:{c.name}"))
+    if contract.identifier_any_of:  # a row nobody can be identified by is useless whatever else it holds
+        none = " and ".join(f"t_{c} is null" for c in contract.identifier_any_of)
+        out.append((f"({none})", "no_customer_identifier"))
+    for c in contract.columns:
+        if not c.pii and c.type != "varchar":
+            out.append((f"r_{c.name} is not null and t_{c.name} is null", f"invalid_{c.type}:{c.name}"))
+    for c in contract.columns:
+        if c.non_negative:
+            out.append((f"t_{c.name} < 0", f"negative_value:{c.name}"))
+        if c.not_future:
+            limit = f"timestamp '{as_of.isoformat()}' + interval 2 day"
+            out.append((f"t_{c.name} >= {limit}", f"future_timestamp:{c.name}"))
+    return out
+
+
+def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: set[str],
+                 as_of: date, salt: str) -> list[str]:
+    """Build ``_typed`` from ``_src``: raw (r_), typed (t_) columns, a reason or a duplicate mark."""
+    contract = CONTRACTS[src.kind]
+    mapped = {src.source_column(c.name) for c in contract.columns if c.name not in src.expressions}
+    drift = sorted(source_cols - mapped)
+    raw_cols = []
+    for c in contract.columns:
+        if c.name in src.expressions:
+            raw_cols.append(f"nullif(trim(cast(({src.expressions[c.name]}) as varchar)), '') as r_{c.name}")
+        elif src.source_column(c.name) in source_cols:
+            raw_cols.append(f"nullif(trim({q(src.source_column(c.name))}), '') as r_{c.name}")
+        else:
+            raw_cols.append(f"null::varchar as r_{c.name}")
+    typed_sel = ", ".join(
+        (f"{pii_hash_sql(c.pii, 'r_' + c.name)} as t_{c.name}" if c.pii
+         else f"{_typed_expr(c, 'r_' + c.name, src.timezone)} as t_{c.name}")
+        for c in contract.columns
+    )
+    extra = (
+        "to_json(struct_pack(" + ", ".join(f"{q(d)} := {q(d)}" for d in drift) + "))"
+        if drift else "null::json"
+    )
+    checks = _checks(contract, src, as_of)
+    reason = "case " + " ".join(f"when {cond} then {lit(r)}" for cond, r in checks) + " end"
+    pk = ", ".join(f"t_{k}" for k in src.primary_key)
+    content = ", ".join([f"t_{c.name}" for c in contract.columns] + ["_extra"])
+    typed_sql = (
+        f"""create or replace temp table _typed as
+        with r as (select _file, _line, _rownum, {extra} as _extra, {", ".join(raw_cols)} from _src),
+        t as (select *, {typed_sel} from r),
+        c as (select *, {reason} as _reason from t),
+        d as (select *,
+                row_number() over (partition by {pk} order by _rownum desc) as _rn,
+                first_value(md5(row({content})::varchar)) over (
+                    partition by {pk} order by _rownum desc) as _winner_md5
+              from c where _reason is null)
+        select * exclude (_rn, _winner_md5),
+            case when _rn = 1 then null
+                 when md5(row({content})::varchar) = _winner_md5 then 'duplicate_row'
+                 else 'duplicate_key' end as _dup
+        from d
+        union all by name
+        select *, null as _dup from c where _reason is not null"""
+    )
+    try:
+        con.execute(typed_sql, {"salt": salt} if "$salt" in typed_sql else None)
+    except duckdb.BinderException as exc:
+        raise SourceError(f"source {src.name!r}: a column mapping does not fit the source's columns "
+                          f"({', '.join(sorted(source_cols))}): {str(exc).splitlines()[0]}") from None
+    return drift
