@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import re
+import threading
 import time
 
 import duckdb
@@ -219,15 +220,21 @@ def _no_rejects(con: duckdb.DuckDBPyConnection) -> None:
 
 
 _LOADED_EXTENSIONS: set[str] = set()
+_EXTENSION_LOCK = threading.Lock()
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Load a DuckDB extension from its PyPI wheel (offline; DuckDB's own download is unreachable)."""
-    if name not in _LOADED_EXTENSIONS:
-        import duckdb_extensions
+    """Load a DuckDB extension from its PyPI wheel (offline; DuckDB's own download is unreachable).
 
-        duckdb_extensions.import_extension(name)
-        _LOADED_EXTENSIONS.add(name)
+    Installing is not thread-safe (it uses DuckDB's default connection): sources extracting
+    concurrently take turns.
+    """
+    with _EXTENSION_LOCK:
+        if name not in _LOADED_EXTENSIONS:
+            import duckdb_extensions
+
+            duckdb_extensions.import_extension(name)
+            _LOADED_EXTENSIONS.add(name)
     con.execute(f"load {name}")
 
 
