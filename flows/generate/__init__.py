@@ -83,7 +83,7 @@ def generate(out_dir: Path, customers: int = 20000, months: int = 24, seed: int 
     season = purchase_season(window)
 
     persons = simulate_persons(rng["persons"], customers, window)
-    ident = simulate_identity(rng["identity"], persons, window)
+    ident = simulate_identity(rng["identity"], persons, window, rng["binding"])
     purchases = simulate_purchases(rng["purchases"], persons, window, season)
     billing = simulate_billing(rng["billing"], persons, purchases, window)
     dropped = truncate_after_churn(purchases, purchases.death_t)

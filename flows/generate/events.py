@@ -4,6 +4,11 @@ Sessions are built per kind as count matrices (session x event type, in a canoni
 expanded with ``np.repeat``; every event of a person lies in that person's alive span (checkout
 sessions end at the order they produce). App errors of orders with an ``app_error`` experience are
 tracked as ``app_error`` events inside the checkout session.
+
+Before expansion, logins that real systems require are planted (``_required_logins``): the first
+session of every app device (apps require login), of the web device of a person who ever orders
+online, and the first WeChat session of a WeChat user binding WeChat to the membership (会员绑定)
+starts with a ``login`` event and is logged in throughout.
 """
 
 from __future__ import annotations
@@ -57,9 +62,16 @@ def sort_order(file_month: np.ndarray, ts_ms: np.ndarray) -> np.ndarray:
     return np.argsort(key, kind="stable")
 
 
-def _expand(counts: np.ndarray, start: np.ndarray, duration: np.ndarray,
-            session_cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Expand (S, len(EVENT_TYPES)) counts into events spread evenly over each session."""
+def _sessions(counts: np.ndarray, start: np.ndarray, duration: np.ndarray,
+              session_cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Session-level arrays: the (S, len(EVENT_TYPES)) counts, start, duration and columns."""
+    return {"counts": counts, "start": start, "duration": duration, **session_cols}
+
+
+def _expand(sess: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Expand session counts into events spread evenly over each session."""
+    counts, start, duration = sess["counts"], sess["start"], sess["duration"]
+    session_cols = {k: v for k, v in sess.items() if k not in ("counts", "start", "duration")}
     per = counts.sum(axis=1)
     types = np.repeat(np.tile(np.arange(len(EVENT_TYPES), dtype=np.int8), per.size),
                       counts.ravel())
@@ -110,7 +122,7 @@ def _checkout_sessions(rng: np.random.Generator, persons: Persons, ident: Identi
     end = orders.t[digital] - SECOND  # the checkout event precedes the order record
     start = np.maximum(end - rng.uniform(2.0, 20.0, s) / 1440.0, persons.acquired[who] + SECOND)
     duration = np.maximum(end - start, 0.0)
-    return _expand(c, start, duration, {
+    return _sessions(c, start, duration, {
         "person": who, "channel": ch, "logged": logged, "device": _device(rng, ident, who, ch),
         "order_no": digital.astype(np.int64)})
 
@@ -152,7 +164,7 @@ def _browse_sessions(rng: np.random.Generator, persons: Persons, ident: Identity
     c[is_oa, 2] = 1
     c[is_oa, 3] = 0
     c[:, 4] = rng.random(s) < np.where(is_oa, 0.12, np.where(ch == 1, 0.05, 0.0))
-    return _expand(c, start, duration, {
+    return _sessions(c, start, duration, {
         "person": who, "channel": ch, "logged": logged, "device": _device(rng, ident, who, ch),
         "order_no": np.full(s, -1, dtype=np.int64)})
 
@@ -175,29 +187,68 @@ def _shared_sessions(rng: np.random.Generator, persons: Persons, ident: Identity
     duration = rng.uniform(1.0, 8.0, s) / 1440.0
     c = _counts(rng, s, np.ones(s, np.int64), 0.2, 1.0, 0.1, 0.0, np.zeros(s, np.int64),
                 checkout=False)
-    out = _expand(c, start, duration, {
+    return _sessions(c, start, duration, {
         "person": who, "channel": ch, "logged": np.ones(s, dtype=bool),
         "device": np.full(s, DEV_SHARED, dtype=np.int8), "order_no": np.full(s, -1, np.int64),
         "shared": dev})
-    return out
+
+
+def _required_logins(sess: dict[str, np.ndarray], persons: Persons, ident: Identity,
+                     purchases: Purchases, orders: Orders, window: Window) -> None:
+    """Plant the logins real systems require, in place: the first in-window session of each
+    group below gets a ``login`` event at its start and is logged in throughout (a session
+    straddling the window start is moved to begin at it).
+
+    Groups: every app device of its owner (apps require login to order); the web device of a
+    person who ever orders online (online shop, app or mini-program); the WeChat sessions
+    (mini-program and official account) of a WeChat user binding WeChat to the membership, i.e.
+    every mini-program buyer who did not authorise the phone on a mini-program order, and every
+    other WeChat user except the ``P_WECHAT_UNBOUND`` share who never bind."""
+    n = persons.n
+    who, ch, dev = sess["person"], sess["channel"], sess["device"]
+    online = np.zeros(n, dtype=bool)
+    online[purchases.person[(purchases.channel != 0) & (purchases.t < window.days)]] = True
+    mp_buyer = np.zeros(n, dtype=bool)
+    mp_buyer[orders.person[orders.channel == 3]] = True
+    phone_bound = np.zeros(n, dtype=bool)
+    phone_bound[orders.person[orders.phone_auth]] = True
+    login_bind = (ident.unionid != "") & ~phone_bound & (mp_buyer | ~ident.wx_unbound)
+    wechat = (ch == 1) | (ch == 2)
+    slot = np.select([(ch == 0) & (dev == DEV_APP1), (ch == 0) & (dev == DEV_APP2),
+                      (ch == 3) & (dev == DEV_WEB) & online[who], wechat & login_bind[who]],
+                     [0, 1, 2, 3], -1)
+    start, end = sess["start"], sess["start"] + sess["duration"]
+    cand = np.nonzero((slot >= 0) & (end >= 0) & (start < window.days))[0]
+    group = who[cand].astype(np.int64) * 4 + slot[cand]
+    order = np.lexsort((start[cand], group))
+    g = group[order]
+    first = cand[order[np.r_[True, g[1:] != g[:-1]] if g.size else np.zeros(0, dtype=bool)]]
+    # a first session straddling the window start begins at the start (its login stays in)
+    early = first[start[first] < 0]
+    sess["duration"][early] = end[early]
+    sess["start"][early] = 0.0
+    sess["logged"][first] = True
+    sess["counts"][first, 0] = np.maximum(sess["counts"][first, 0], 1)
 
 
 def simulate_events(rng: np.random.Generator, persons: Persons, ident: Identity,
                     purchases: Purchases, orders: Orders, window: Window) -> Events:
     """All tracked events of the window, with their numeric property payloads."""
-    parts = [_checkout_sessions(rng, persons, ident, purchases, orders),
+    kinds = [_checkout_sessions(rng, persons, ident, purchases, orders),
              _browse_sessions(rng, persons, ident, purchases, window),
              _shared_sessions(rng, persons, ident, purchases, window)]
-    for p in parts:
-        p.setdefault("shared", np.full(p["person"].size, -1, dtype=np.int64))
-    t = np.concatenate([p["t"] for p in parts])
+    for k in kinds:
+        k.setdefault("shared", np.full(k["person"].size, -1, dtype=np.int64))
+    sess = {key: np.concatenate([k[key] for k in kinds]) for key in kinds[0]}
+    _required_logins(sess, persons, ident, purchases, orders, window)
+    expanded = _expand(sess)
+    t = expanded["t"]
     inside = np.nonzero((t >= 0) & (t < window.days))[0]  # drop sessions straddling the start
     ms = np.floor(t[inside] * 86_400_000.0).astype(np.int64) + window.epoch_local_s * 1000
     month = window.month_index(t[inside])
     within = sort_order(month, ms)
     order = inside[within]
-    keys = [k for k in parts[0] if k not in ("session_pos", "t")]
-    cols = {k: np.concatenate([p[k] for p in parts])[order] for k in keys}
+    cols = {k: v[order] for k, v in expanded.items() if k not in ("session_pos", "t")}
     cols["ts_ms"], cols["file_month"] = ms[within], month[within]
     n = order.size
     et = cols["etype"]

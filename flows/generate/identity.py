@@ -67,6 +67,8 @@ class Identity:
     dup_email_typed: np.ndarray
     dup_index: np.ndarray  # per person: index into dup_* arrays, -1 if none
     shared_devices: np.ndarray  # device ids used by many persons
+    wx_phone_auth: np.ndarray  # bool: authorises the phone on the first mini-program order
+    wx_unbound: np.ndarray  # bool: never binds WeChat to the membership (unless buying there)
 
 
 REG_CHANNELS: tuple[str, ...] = ("store", "online_shop", "app", "mini_program", "official_account")
@@ -137,8 +139,12 @@ def _typo(email: np.ndarray, dom: np.ndarray) -> np.ndarray:
     return np.char.add(np.char.add(local, "@"), DOMAIN_TYPOS[dom])
 
 
-def simulate_identity(rng: np.random.Generator, persons: Persons, window: Window) -> Identity:
-    """Assign every person's identifiers, duplicate CRM records and the shared devices."""
+def simulate_identity(rng: np.random.Generator, persons: Persons, window: Window,
+                      bind_rng: np.random.Generator) -> Identity:
+    """Assign every person's identifiers, duplicate CRM records and the shared devices.
+
+    ``bind_rng`` draws how each WeChat user binds WeChat to the membership (its own stream, so
+    the identifiers drawn from ``rng`` do not depend on it)."""
     n = persons.n
     crm_num = unique_ints(rng, n + n, 10_000_000, 100_000_000)
     crm_id = prefixed("C", crm_num[:n], 8)
@@ -183,7 +189,9 @@ def simulate_identity(rng: np.random.Generator, persons: Persons, window: Window
 
     referral_code = np.char.add("RF", base32_codes(unique_ints(rng, n, 0, 32**6), 6))
 
-    # duplicate CRM records: same phone, different crm_id, registered later via another channel
+    # duplicate CRM records: a second registration, later and via another channel, with the same
+    # phone (the form asks for it); without a phone, with the same email. A person with neither
+    # gets no duplicate. Every draw is made for all candidates, the filter comes last.
     cand = np.nonzero(rng.random(n) < P.P_DUP_CRM)[0]
     reg = persons.acquired[cand] + rng.uniform(20.0, 500.0, cand.size)
     ok = reg < window.days
@@ -193,17 +201,26 @@ def simulate_identity(rng: np.random.Generator, persons: Persons, window: Window
     prim = registration_channel(persons)[dup_person]
     dup_channel = ((prim + 1 + rng.integers(0, 4, m)) % 5).astype(np.int8)
     dup_phone_fmt = rng.choice(3, size=m, p=[0.4, 0.3, 0.3]).astype(np.int8)
-    has_dup_email = (email[dup_person] != "") & (rng.random(m) < P_DUP_EMAIL)
-    dup_typo = has_dup_email & (rng.random(m) < P_DUP_EMAIL_TYPO)
+    dup_no_phone = phone[dup_person] == ""
+    has_dup_email = (email[dup_person] != "") & ((rng.random(m) < P_DUP_EMAIL) | dup_no_phone)
+    dup_typo = has_dup_email & (rng.random(m) < P_DUP_EMAIL_TYPO) & ~dup_no_phone
     base = email[dup_person]
     dd = np.maximum(email_dom[dup_person], 0)
     dup_email = np.where(dup_typo, _typo(base, dd) if m else base, base)
     dup_email_typed = np.where(has_dup_email, _type_email(rng, dup_email), "")
+    keep = ~dup_no_phone | has_dup_email
+    dup_person, dup_registered, dup_crm_id = dup_person[keep], dup_registered[keep], dup_crm_id[keep]
+    dup_channel, dup_phone_fmt = dup_channel[keep], dup_phone_fmt[keep]
+    dup_email_typed = dup_email_typed[keep]
+    m = dup_person.size
     dup_index = np.full(n, -1, dtype=np.int64)
     dup_index[dup_person] = np.arange(m)
 
     k = int(np.clip(n // 4000, 3, 50))
     shared = uuids(rng, k, upper=True)
+
+    wx_unbound = wx & (bind_rng.random(n) < P.P_WECHAT_UNBOUND)
+    wx_phone_auth = wx & has_phone & (bind_rng.random(n) < P.P_WECHAT_PHONE_AUTH)
     log.debug("identity: %d CRM duplicates, %d shared devices", m, k)
     return Identity(crm_id=crm_id, phone=phone, phone_fmt=phone_fmt, email=email,
                     email_typed=email_typed, member_card=member_card, unionid=unionid,
@@ -211,7 +228,8 @@ def simulate_identity(rng: np.random.Generator, persons: Persons, window: Window
                     app_dev2=app_dev2, web_dev=web_dev, referral_code=referral_code,
                     dup_person=dup_person, dup_crm_id=dup_crm_id, dup_registered=dup_registered,
                     dup_channel=dup_channel, dup_phone_fmt=dup_phone_fmt,
-                    dup_email_typed=dup_email_typed, dup_index=dup_index, shared_devices=shared)
+                    dup_email_typed=dup_email_typed, dup_index=dup_index, shared_devices=shared,
+                    wx_phone_auth=wx_phone_auth, wx_unbound=wx_unbound)
 
 
 def registration_channel(persons: Persons) -> np.ndarray:

@@ -35,6 +35,7 @@ class Orders:
     delivered_t: np.ndarray  # float days (nan: store order or not yet delivered)
     promised_day: np.ndarray  # day offset of the promised delivery date (-1 for store)
     has_crm: np.ndarray  # bool: the order carries a crm_id / card / phone linkable to a person
+    phone_auth: np.ndarray  # bool: first mini-program order where the buyer authorised the phone
 
 
 def build_orders(rng: np.random.Generator, persons: Persons, ident: Identity,
@@ -89,8 +90,15 @@ def build_orders(rng: np.random.Generator, persons: Persons, ident: Identity,
     has_phone = (ident.phone != "")[person]
     anon = store & (u[:, 1] < P.P_ANON_STORE)
     show_card = store & has_card & (u[:, 2] < 0.85) & ~anon
+    # WeChat phone authorisation (binding the unionid to the membership) at the first mini-program
+    # order of the export
+    mp_no = np.nonzero(mp)[0]
+    _, first_mp = np.unique(person[mp_no], return_index=True)
+    phone_auth = np.zeros(n, dtype=bool)
+    phone_auth[mp_no[first_mp]] = ident.wx_phone_auth[person[mp_no[first_mp]]]
     give_phone = has_phone & (
-        (store & ~anon & (u[:, 3] < np.where(show_card, 0.3, 0.8))) | shop | (mp & (u[:, 3] < 0.3)))
+        (store & ~anon & (u[:, 3] < np.where(show_card, 0.3, 0.8))) | shop | (mp & (u[:, 3] < 0.3))
+        | phone_auth)
     placeholder = store & ~anon & (u[:, 4] < P.P_PLACEHOLDER_PHONE)
     phone_idx = np.where(placeholder, n_p + (u[:, 5] >= 0.7), person)
     other = rng.integers(0, P.STORES_PER_REGION, n)
@@ -131,7 +139,8 @@ def build_orders(rng: np.random.Generator, persons: Persons, ident: Identity,
     })
     log.debug("orders: %d exported", n)
     return Orders(table=table, pos=pos, order_no=order_no, order_id=order_id, person=person, t=t,
-                  channel=ch, delivered_t=delivered, promised_day=promised, has_crm=has_crm)
+                  channel=ch, delivered_t=delivered, promised_day=promised, has_crm=has_crm,
+                  phone_auth=phone_auth)
 
 
 ORDERS_SELECT = """

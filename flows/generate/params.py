@@ -133,6 +133,12 @@ P_WECHAT_OTHER: Final = 0.60  # WeChat users among persons not acquired through 
 P_PLACEHOLDER_PHONE: Final = 0.02  # store orders where the cashier typed a placeholder
 PLACEHOLDER_PHONES: Final = ("13800000000", "13900000000")
 P_ANON_STORE: Final = 0.08  # store cash sales with no identifier although the buyer is known
+#: WeChat member binding (会员绑定). Mini-program buyers always bind: those with a phone who draw
+#: below this authorise it (手机号快速验证) on their first exported mini-program order, the others
+#: log in with their membership in their first WeChat session.
+P_WECHAT_PHONE_AUTH: Final = 0.70
+#: WeChat users who never bind their membership (only those without a mini-program order).
+P_WECHAT_UNBOUND: Final = 0.03
 
 # --- events --------------------------------------------------------------------------------------
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+#: Append new streams at the end: ``SeedSequence.spawn`` numbers its children in order, so the
+#: existing streams stay exactly what they were.
 STREAMS: tuple[str, ...] = ("persons", "identity", "purchases", "billing", "campaigns", "orders",
-                            "tickets", "surveys", "events", "acquisition", "faults")
+                            "tickets", "surveys", "events", "acquisition", "faults", "binding")
 
 ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 OPENID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

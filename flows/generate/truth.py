@@ -128,6 +128,24 @@ Written by `liucun generate`; the source exports never contain these. All times 
 - `is_shared`: true for the placeholder phones {placeholders} (typed by cashiers) and for shared
   devices (kiosks, family tablets) used by {shared_min}+ persons each.
 
+How the sources show a person's identifiers together (what an identity graph can link):
+- CRM records carry crm_id with phone, email and member card. A duplicate CRM record (a second
+  registration) always repeats the person's phone, or the email when there is no phone; a person
+  with neither has no duplicate.
+- WeChat member binding (会员绑定): every mini-program buyer binds. With a phone, {p_auth} of them
+  authorise it on their first mini-program order of the export (the order carries unionid and
+  phone); the others log in with their membership (a `login` event with crm_id, unionid and
+  openid) at the start of their first WeChat session of the export. WeChat users without a mini-program order
+  bind with that login too, except a share of {p_unbound} who never bind: their unionid and openids
+  are seen together but not with a crm_id or phone (unless a WeChat template campaign contact
+  shows them).
+- The first session (of the export) of every app device starts with a login carrying crm_id; so
+  does the first web session of a person who ever orders online. Web devices of people who never order online are
+  the only devices that may stay anonymous.
+- Orders carry the identifiers typical of their channel; checkout events, tickets, surveys and
+  redeeming campaign contacts reference an order. Placeholder phones and shared devices link
+  unrelated persons and must be excluded.
+
 ## driver_effects.csv
 - `driver`, `hazard_multiplier` (multiplier of the dropout probability at the purchase where the
   experience happens, capped at {cap_p}; for payment_failure the churn probability), `has_effect`,
@@ -170,6 +188,7 @@ def readme() -> str:
         r=P.LAMBDA_SHAPE, alpha=P.LAMBDA_RATE, cap=P.LAMBDA_CAP, a=P.DROPOUT_A, b=P.DROPOUT_B,
         sigma=P.SPEND_SIGMA, placeholders=", ".join(P.PLACEHOLDER_PHONES),
         shared_min=P.SHARED_DEVICE_MIN_PERSONS, cap_p=P.DROPOUT_CAP,
+        p_auth=P.P_WECHAT_PHONE_AUTH, p_unbound=P.P_WECHAT_UNBOUND,
         rates=", ".join(f"{k} {v}" for k, v in P.NO_EFFECT_TICKET_RATES.items()),
         p_cancel=P.P_CHURN_ON_CANCEL, reach=", ".join(f"{k} {v}" for k, v in P.REACH.items()),
         p_delay=P.P_DELIVERY_DELAY, p_quality=P.P_QUALITY, p_app=P.P_APP_ERROR,

@@ -336,6 +336,114 @@ def test_shared_devices_and_placeholder_phones(small: tuple[Path, GenerateSummar
     assert 0.005 < share.fetchone()[0] < 0.05
 
 
+# --- identifiers evidenced together (what an identity graph can link) ---------------------------
+
+EVENT_COLUMNS = ("{'event_id': 'VARCHAR', 'event_ts': 'VARCHAR', 'device_id': 'VARCHAR', "
+                 "'wechat_openid': 'VARCHAR', 'wechat_unionid': 'VARCHAR', 'crm_id': 'VARCHAR', "
+                 "'event_type': 'VARCHAR', 'channel': 'VARCHAR', 'properties': 'JSON'}")
+PHONE_SQL = r"nullif(regexp_replace(regexp_replace({c}, '[^0-9]', '', 'g'), '^86(1\d{{10}})$', '\1'), '')"
+
+
+def _linking_con(d: Path) -> duckdb.DuckDBPyConnection:
+    """_con plus the events, the CRM with normalised phone/email, and the campaign contacts."""
+    con = _con(d)
+    con.execute(f"CREATE VIEW ev AS SELECT * FROM read_json('{d}/events/*.jsonl', "
+                f"format = 'newline_delimited', columns = {EVENT_COLUMNS})")
+    con.execute(f"""CREATE VIEW crm AS SELECT crm_id, {PHONE_SQL.format(c='phone')} AS phone,
+                    nullif(lower(trim(email)), '') AS email
+                    FROM read_csv('{d}/crm/customers.csv', all_varchar = true)""")
+    con.execute(f"CREATE VIEW ct AS SELECT * FROM read_csv('{d}/campaigns/contacts.csv', "
+                "all_varchar = true)")
+    return con
+
+
+def test_wechat_identities_are_bound_to_the_membership(small: tuple[Path, GenerateSummary]) -> None:
+    """会员绑定: the unionid of every mini-program buyer is seen with the buyer's own crm_id (a bind
+    login) or phone (phone authorisation on an order); few other WeChat users stay unbound."""
+    con = _linking_con(small[0])
+    con.execute("""
+        CREATE TABLE bound AS
+        SELECT DISTINCT u.person_id
+        FROM (SELECT wechat_unionid AS unionid, crm_id, NULL AS phone FROM ev
+              UNION ALL SELECT wechat_unionid, crm_id, phone FROM o
+              UNION ALL SELECT wechat_unionid, crm_id, phone FROM ct) r
+        JOIN idt u ON u.identifier_type = 'wechat_unionid' AND u.identifier_value = r.unionid
+        JOIN idt k ON k.person_id = u.person_id
+                  AND ((k.identifier_type = 'crm_id' AND k.identifier_value = r.crm_id)
+                       OR (k.identifier_type = 'phone' AND k.identifier_value = r.phone))""")
+    buyers, unbound = con.sql("""
+        SELECT count(DISTINCT person_id), count(DISTINCT person_id) FILTER (
+            WHERE person_id NOT IN (SELECT person_id FROM bound))
+        FROM op WHERE channel = 'mini_program'""").fetchone()
+    assert buyers > 100 and unbound == 0
+    # phone authorisation and bind logins both occur
+    phone_first = con.sql("""
+        SELECT avg((phone IS NOT NULL)::INT) FROM (
+            SELECT phone, row_number() OVER (PARTITION BY person_id ORDER BY ordered_at) AS k
+            FROM op WHERE channel = 'mini_program') WHERE k = 1""").fetchone()[0]
+    later = con.sql("""
+        SELECT avg((phone IS NOT NULL)::INT) FROM (
+            SELECT phone, row_number() OVER (PARTITION BY person_id ORDER BY ordered_at) AS k
+            FROM op WHERE channel = 'mini_program') WHERE k > 1""").fetchone()[0]
+    assert phone_first > later + 0.2
+    binds = con.sql("""SELECT count(*) FROM ev WHERE event_type = 'login' AND crm_id IS NOT NULL
+                       AND channel IN ('mini_program', 'official_account')""").fetchone()[0]
+    assert binds > 100
+    # WeChat users seen in the events: only a small share never shows a crm_id or phone
+    seen, never = con.sql("""
+        SELECT count(DISTINCT i.person_id), count(DISTINCT i.person_id) FILTER (
+            WHERE i.person_id NOT IN (SELECT person_id FROM bound))
+        FROM ev JOIN idt i ON i.identifier_type = 'wechat_unionid'
+                          AND i.identifier_value = ev.wechat_unionid""").fetchone()
+    assert seen > 300 and never / seen < 0.05
+
+
+def test_duplicate_crm_records_repeat_phone_or_email(small: tuple[Path, GenerateSummary]) -> None:
+    con = _linking_con(small[0])
+    rows = con.sql("""
+        SELECT i.person_id, count(*) AS records,
+               count(DISTINCT crm.phone) = 1 AND count(crm.phone) = count(*) AS same_phone,
+               count(DISTINCT crm.email) = 1 AND count(crm.email) = count(*) AS same_email,
+               count(crm.phone) AS with_phone
+        FROM idt i JOIN crm ON i.identifier_type = 'crm_id' AND crm.crm_id = i.identifier_value
+        GROUP BY 1 HAVING count(*) > 1""").fetchall()
+    assert len(rows) > 20
+    assert all(r[1] == 2 for r in rows)
+    broken = [r for r in rows if not (r[2] or (r[4] == 0 and r[3]))]
+    assert not broken, broken[:5]  # same phone; same email when the person has no phone
+
+
+def test_devices_log_in(small: tuple[Path, GenerateSummary]) -> None:
+    """Every app device, and the web device of everyone who orders online, has a login event with
+    its owner's crm_id; anonymous devices are rare."""
+    con = _linking_con(small[0])
+    con.execute("""
+        CREATE TABLE dev AS
+        SELECT ev.channel, d.identifier_value AS device_id, d.person_id,
+               bool_or(ev.event_type = 'login' AND k.person_id = d.person_id) AS own_login
+        FROM ev
+        JOIN idt d ON d.identifier_type = 'device_id' AND d.identifier_value = ev.device_id
+        LEFT JOIN idt k ON k.identifier_type = 'crm_id' AND k.identifier_value = ev.crm_id
+        GROUP BY 1, 2, 3""")
+    app, app_ok = con.sql("SELECT count(*), count(*) FILTER (WHERE own_login) FROM dev "
+                          "WHERE channel = 'app'").fetchone()
+    assert app > 200 and app_ok == app
+    web, web_ok, online, online_ok = con.sql("""
+        SELECT count(*), count(*) FILTER (WHERE own_login),
+               count(*) FILTER (WHERE on_line), count(*) FILTER (WHERE on_line AND own_login)
+        FROM (SELECT dev.*, person_id IN (SELECT person_id FROM op WHERE channel <> 'store') AS on_line
+              FROM dev WHERE channel = 'web')""").fetchone()
+    assert online > 200 and online_ok == online
+    assert web_ok / web > 0.9
+    # a device never changes hands: no device logs in with another person's crm_id
+    foreign = con.sql("""
+        SELECT count(*) FROM ev
+        JOIN idt d ON d.identifier_type = 'device_id' AND d.identifier_value = ev.device_id
+        JOIN idt k ON k.identifier_type = 'crm_id' AND k.identifier_value = ev.crm_id
+        WHERE k.person_id <> d.person_id""").fetchone()[0]
+    assert foreign == 0
+
+
 def test_timestamp_conventions(small: tuple[Path, GenerateSummary]) -> None:
     d = small[0]
     for rel, cols in (("crm/customers.csv", (5, 8)), ("service/tickets.csv", (6, 7)),
