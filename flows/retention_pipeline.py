@@ -39,7 +39,8 @@ def _headline(published: Path) -> dict[str, Any]:
             """select period_start, customers_start, customers_end, customers_new, crr,
                       strict_retention_rate
                from marts.rpt_retention_rate
-               where segment_type = 'all' and customers_start > 0
+               where segment_type = 'all' and base_definition = 'active_in_period'
+                 and customers_start > 0
                order by period_start desc limit 1"""
         ).fetchone()
     if row is None:

@@ -19,9 +19,10 @@ def build_rpt_retention_rate_suite(params: GateParams) -> gx.ExpectationSuite:
             unexpected_rows_query=(
                 "select r.period_start, r.customers_end, a.active from {batch} as r "
                 "join (select period_start, count(*) as active "
-                "      from intermediate.int_customer_activity_months group by period_start) as a "
+                "      from intermediate.int_customer_activity_periods group by period_start) as a "
                 "on r.period_start = a.period_start "
-                "where r.segment_type = 'all' and r.customers_end <> a.active"
+                "where r.segment_type = 'all' and r.base_definition = 'active_in_period' "
+                "and r.customers_end <> a.active"
             ),
             description="E per period equals the customers active in that period",
         ),
@@ -62,12 +63,90 @@ def build_dim_customers_suite(params: GateParams) -> gx.ExpectationSuite:
         ),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
-                "select * from (select sum(customers_new) as n "
-                " from intermediate.int_retention_period_counts) as c, "
+                "select * from (select count(distinct customer_id) as n "
+                " from intermediate.int_customer_activity_periods where orders > 0) as c, "
                 "(select count(distinct customer_id) as n from marts.fct_orders "
                 " where is_qualifying and customer_id is not null) as f where c.n <> f.n"
             ),
-            description="cohort sizes (new customers per period) sum to the first-time buyers",
+            description="customers with a purchase period are exactly the first-time buyers",
+        ),
+    )
+
+
+def build_fct_customer_periods_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "fct_customer_periods",
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, description="customer periods are never empty"),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from (select count(distinct customer_id) as n from {batch}) as f, "
+                "(select count(distinct a.customer_id) as n from intermediate.int_customer_activity_periods as a "
+                " join intermediate.int_periods as p on a.period_start = p.period_start where p.is_complete) as c "
+                "where f.n <> c.n"
+            ),
+            description="every customer active in a complete period has customer periods",
+        ),
+    )
+
+
+def build_rpt_cohort_retention_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "rpt_cohort_retention",
+        gxe.ExpectTableRowCountToBeBetween(min_value=1, description="a cohort mart is never empty"),
+        gxe.ExpectColumnValuesToBeBetween(column="retention_rate", min_value=0, max_value=1),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from (select coalesce(sum(cohort_size), 0) as n from {batch} "
+                " where period_number = 0 and segment_type = 'all') as c, "
+                "(select count(distinct customer_id) as n from marts.fct_orders "
+                " where is_qualifying and customer_id is not null) as f where c.n <> f.n"
+            ),
+            description="cohort sizes in period 0 sum to the first-time buyers",
+        ),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from (select count(*) as n from {batch} where not is_complete) as i, "
+                "(select count(distinct cohort_period_start) as n from {batch}) as c "
+                "where i.n > 2 * c.n"
+            ),
+            description="at most the current period is flagged incomplete (one row per cohort and segment)",
+        ),
+    )
+
+
+def build_rpt_activity_lifecycle_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "rpt_activity_lifecycle",
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} where customers_active <> customers_new + customers_returning "
+                "+ customers_resurrecting or customers_previous_active <> customers_returning + customers_dormant"
+            ),
+            description="active = new + returning + resurrecting; previous active = returning + dormant",
+        ),
+    )
+
+
+def build_rpt_lifecycle_kpis_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "rpt_lifecycle_kpis",
+        gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} where (metric like '%_rate' or metric = 'referral_share') "
+                "and (value < 0 or value > 1)"
+            ),
+            description="lifecycle rates are between 0 and 1",
+        ),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select k.period_start, k.n, l.n from (select period_start, sum(numerator) as n from {batch} "
+                " where metric = 'customers' group by period_start) as k "
+                "join (select period_start, count(*) as n from marts.fct_customer_lifecycle group by period_start) as l "
+                "on k.period_start = l.period_start where k.n <> l.n"
+            ),
+            description="the stages partition the customers of each period",
         ),
     )
 
@@ -76,4 +155,8 @@ SUITES = [
     TableSuite("marts", "rpt_retention_rate", build_rpt_retention_rate_suite),
     TableSuite("marts", "fct_orders", build_fct_orders_suite),
     TableSuite("marts", "dim_customers", build_dim_customers_suite),
+    TableSuite("marts", "fct_customer_periods", build_fct_customer_periods_suite),
+    TableSuite("marts", "rpt_cohort_retention", build_rpt_cohort_retention_suite),
+    TableSuite("marts", "rpt_activity_lifecycle", build_rpt_activity_lifecycle_suite),
+    TableSuite("marts", "rpt_lifecycle_kpis", build_rpt_lifecycle_kpis_suite),
 ]

@@ -68,3 +68,65 @@ def test_touchpoint_marts_are_published_empty_not_failing(published: Path):
         tables = {r[0] for r in con.execute(
             "select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()}
     assert {"fct_orders", "dim_customers", "rpt_retention_rate"} <= tables
+
+
+def _independent_cohorts() -> pd.DataFrame:
+    """The standard public cohort analysis of this data set, in pandas over the raw CSV: customers
+    without an ID and cancellations (invoices starting with "C") excluded, only lines with a
+    positive quantity and price; cohort = month of first purchase; a customer is retained in month
+    k when they bought in cohort month + k."""
+    raw = pd.read_csv(DATASET, dtype={"InvoiceNo": str, "CustomerID": str}, parse_dates=["InvoiceDate"])
+    lines = raw[raw.CustomerID.notna() & ~raw.InvoiceNo.str.startswith("C")
+                & (raw.Quantity > 0) & (raw.UnitPrice > 0)].copy()
+    lines["month"] = lines.InvoiceDate.dt.to_period("M")
+    lines["amount"] = (lines.Quantity * lines.UnitPrice).round(2)
+    lines["cohort"] = lines.groupby("CustomerID").month.transform("min")
+    lines["period_number"] = (lines.month - lines.cohort).apply(lambda d: d.n)
+    grid = lines.groupby(["cohort", "period_number"]).agg(
+        active_customers=("CustomerID", "nunique"), revenue=("amount", "sum")).reset_index()
+    sizes = lines.groupby("cohort").CustomerID.nunique().rename("cohort_size")
+    grid = grid.join(sizes, on="cohort")
+    grid["cohort_period_start"] = grid.cohort.dt.start_time.dt.strftime("%Y-%m-%d")
+    return grid
+
+
+def test_cohort_retention_matches_an_independent_calculation(published: Path):
+    expected = _independent_cohorts()
+    with duckdb.connect(str(published), read_only=True) as con:
+        marts = con.execute(
+            "select cast(cohort_period_start as varchar) as cohort_period_start, period_number, "
+            "cast(period_start as varchar) as period_start, cohort_size, active_customers, "
+            "retention_rate, revenue, is_complete, period_grain "
+            "from marts.rpt_cohort_retention where segment_type = 'all'").df()
+    assert set(marts.period_grain) == {"month"}
+    # every cohort from Dec 2010 to Dec 2011; Dec 2011 (data to Dec 9) is flagged, never mixed in
+    assert marts.cohort_period_start.nunique() == 13
+    incomplete = marts[~marts.is_complete]
+    assert set(incomplete.period_start) == {"2011-12-01"} and len(incomplete) == 13
+    # cohort sizes: the well-known 4,338 customers with a purchase
+    sizes = marts[marts.period_number == 0].set_index("cohort_period_start").cohort_size
+    assert sizes.sum() == expected.drop_duplicates("cohort").cohort_size.sum() == 4_338
+    got = marts[marts.active_customers > 0].set_index(["cohort_period_start", "period_number"]).sort_index()
+    want = expected.set_index(["cohort_period_start", "period_number"]).sort_index()
+    assert list(got.index) == list(want.index)
+    assert (got.cohort_size == want.cohort_size).all()
+    assert (got.active_customers == want.active_customers).all()
+    assert ((got.retention_rate - want.active_customers / want.cohort_size).abs() < 1e-12).all()
+    assert ((got.revenue.astype(float) - want.revenue).abs() < 0.01 * got.cohort_size).all()
+    # the first cohort's month-1 retention, as published in every tutorial on this data set
+    dec = got.loc["2010-12-01"]
+    assert dec.loc[0, "cohort_size"] == 885 and dec.loc[1, "active_customers"] == 324  # 36.6%
+
+
+def test_retention_and_lifecycle_marts_publish_on_orders_only_data(published: Path):
+    with duckdb.connect(str(published), read_only=True) as con:
+        lifecycle = con.execute(
+            "select count(*), sum(case when customers_active <> customers_new + customers_returning "
+            "+ customers_resurrecting then 1 else 0 end) from marts.rpt_activity_lifecycle").fetchone()
+        stages = dict(con.execute(
+            "select stage, count(*) from marts.fct_customer_lifecycle "
+            "where period_start = date '2011-11-01' group by stage").fetchall())
+        segments = {r[0] for r in con.execute("select distinct segment_type from marts.rpt_retention_rate").fetchall()}
+    assert lifecycle[0] >= 11 and lifecycle[1] == 0
+    assert sum(stages.values()) > 4000 and "churned" in stages and "mature" in stages
+    assert {"all", "acquisition_channel", "first_order_channel", "region", "value_tier"} <= segments

@@ -19,6 +19,14 @@ IDENTITY_QUERY = ("select customer_id, customer_key, crm_id, identifiers, crm_id
                   "member_cards, wechat_unionids, wechat_openids, device_ids, first_seen_at, "
                   "acquisition_channel, orders, net_revenue from marts.dim_customers")
 QUALITY_QUERY = "select metric_group, metric, value, base from marts.rpt_identity_quality"
+RETENTION_MARTS_QUERY = (
+    "select 'retention', cast(period_start as varchar), segment_type || ':' || segment_value, customers_start, "
+    "customers_end, customers_new, customers_retained, revenue_retained_net from marts.rpt_retention_rate "
+    "union all select 'cohort', cast(cohort_period_start as varchar) || '+' || cast(period_number as varchar), "
+    "segment_type || ':' || segment_value, cohort_size, active_customers, orders, 0, revenue "
+    "from marts.rpt_cohort_retention "
+    "union all select 'lifecycle', cast(period_start as varchar), '', customers_active, customers_new, "
+    "customers_returning, customers_resurrecting, customers_dormant from marts.rpt_activity_lifecycle")
 
 
 def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Path):
@@ -32,7 +40,8 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
         assert all(r["status"] in ("success", "pass") for r in summary.results)
         assert summary.count("unit_test") >= 5
         query = ("select period_start, customers_start, customers_end, customers_new, customers_retained, "
-                 "round(cast(crr as numeric(20, 10)), 8) from marts.rpt_retention_rate order by period_start")
+                 "round(cast(crr as numeric(20, 10)), 8) from marts.rpt_retention_rate "
+                 "where segment_type = 'all' and base_definition = 'active_in_period' order by period_start")
         with psycopg2.connect(pg["dsn"]) as con:
             cur = con.cursor()
             cur.execute(query)
@@ -44,12 +53,15 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
             pg_customers = sorted(cur.fetchall())
             cur.execute(QUALITY_QUERY)
             pg_quality = sorted(cur.fetchall())
+            cur.execute(RETENTION_MARTS_QUERY)
+            pg_retention = sorted(cur.fetchall())
     with duckdb.connect(str(db), read_only=True) as con:
         on_duck = [tuple(float(v) if i == 5 and v is not None else v for i, v in enumerate(r))
                    for r in con.execute(query).fetchall()]
         duck_orders = con.execute("select count(*), sum(net_amount) from marts.fct_orders").fetchone()
         duck_customers = sorted(con.execute(IDENTITY_QUERY).fetchall())
         duck_quality = sorted(con.execute(QUALITY_QUERY).fetchall())
+        duck_retention = sorted(con.execute(RETENTION_MARTS_QUERY).fetchall())
     assert len(on_pg) >= 10
     assert on_pg == on_duck
     assert pg_orders == duck_orders
@@ -57,3 +69,6 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
     assert len(pg_customers) > 1000
     assert pg_customers == duck_customers
     assert pg_quality == duck_quality
+    # segments, cohorts and the activity lifecycle agree too
+    assert len(pg_retention) > 100
+    assert pg_retention == duck_retention

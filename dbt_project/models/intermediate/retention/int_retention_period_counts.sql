@@ -1,79 +1,91 @@
--- One row per month: S (active in the previous month), E (active this month), N (first-ever
--- activity this month) and retained (active in both), over all customers.
-with periods as (
+-- One row per complete period, segment and base definition (var('retention_base_definitions')):
+-- S (in the base at the end of the previous period), E (in the base at the end of this period),
+-- N (first-ever activity this period), retained (in both), and the revenue behind them.
+--   active_in_period: the base is the customers active in the period.
+--   active_window:    the base is the customers active within var('active_window_days') days up
+--                     to the period's last day.
+{%- set bases = var('retention_base_definitions', ['active_in_period']) %}
+{%- for b in bases %}
+    {%- if b not in ['active_in_period', 'active_window'] %}
+        {{ exceptions.raise_compiler_error("unknown retention base definition: " ~ b) }}
+    {%- endif %}
+{%- endfor %}
+with customer_periods as (
 
-    select * from {{ ref('int_periods') }}
+    select * from {{ ref('fct_customer_periods') }}
 
 ),
 
-activity as (
+segments as (
 
-    select customer_id, period_start from {{ ref('int_customer_activity_months') }}
+    select * from {{ ref('int_customer_segments') }}
 
 ),
 
-previous_activity as (
+in_base as (
 
+    {%- for b in bases %}
     select
         customer_id,
-        cast({{ dbt.dateadd('month', 1, 'period_start') }} as date) as period_start
-    from activity
+        period_grain,
+        period_start,
+        period_end,
+        '{{ b }}' as base_definition,
+        is_new,
+        revenue,
+        {%- if b == 'active_in_period' %}
+        is_active as in_end,
+        {%- else %}
+        days_since_last_activity < {{ var('active_window_days') }} as in_end,
+        {%- endif %}
+        coalesce(lag(revenue) over (partition by customer_id order by period_start), 0) as previous_revenue
+    from customer_periods
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
-first_periods as (
+flagged as (
 
-    select customer_id, min(period_start) as period_start
-    from activity
-    group by customer_id
-
-),
-
-ends as (
-
-    select period_start, count(*) as customers_end from activity group by period_start
-
-),
-
-starts as (
-
-    select period_start, count(*) as customers_start from previous_activity group by period_start
-
-),
-
-news as (
-
-    select period_start, count(*) as customers_new from first_periods group by period_start
-
-),
-
-retained as (
-
-    select activity.period_start, count(*) as customers_retained
-    from activity
-    inner join previous_activity
-        on activity.customer_id = previous_activity.customer_id
-        and activity.period_start = previous_activity.period_start
-    group by activity.period_start
+    select
+        *,
+        coalesce(lag(in_end) over (partition by customer_id, base_definition order by period_start), false)
+            as in_start
+    from in_base
 
 ),
 
 final as (
 
     select
-        periods.period_grain,
-        periods.period_start,
-        periods.period_end,
-        periods.is_complete,
-        coalesce(starts.customers_start, 0) as customers_start,
-        coalesce(ends.customers_end, 0) as customers_end,
-        coalesce(news.customers_new, 0) as customers_new,
-        coalesce(retained.customers_retained, 0) as customers_retained
-    from periods
-    left join starts on periods.period_start = starts.period_start
-    left join ends on periods.period_start = ends.period_start
-    left join news on periods.period_start = news.period_start
-    left join retained on periods.period_start = retained.period_start
+        flagged.period_grain,
+        flagged.period_start,
+        flagged.period_end,
+        true as is_complete,
+        segments.segment_type,
+        segments.segment_value,
+        flagged.base_definition,
+        cast(sum(case when flagged.in_start then 1 else 0 end) as {{ dbt.type_bigint() }}) as customers_start,
+        cast(sum(case when flagged.in_end then 1 else 0 end) as {{ dbt.type_bigint() }}) as customers_end,
+        cast(sum(case when flagged.in_end and flagged.is_new then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as customers_new,
+        cast(sum(case when flagged.in_start and flagged.in_end then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as customers_retained,
+        cast(sum(case when flagged.in_start then flagged.previous_revenue else 0 end) as decimal(38, 2))
+            as revenue_start,
+        cast(sum(case when flagged.in_end then flagged.revenue else 0 end) as decimal(38, 2)) as revenue_end,
+        cast(sum(case when flagged.in_start then flagged.revenue else 0 end) as decimal(38, 2))
+            as revenue_retained_net,
+        cast(sum(case when flagged.in_start then least(flagged.revenue, flagged.previous_revenue) else 0 end)
+            as decimal(38, 2)) as revenue_retained_gross
+    from flagged
+    inner join segments
+        on flagged.customer_id = segments.customer_id
+    group by
+        flagged.period_grain, flagged.period_start, flagged.period_end,
+        segments.segment_type, segments.segment_value, flagged.base_definition
 
 )
 

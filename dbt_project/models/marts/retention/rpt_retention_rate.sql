@@ -11,9 +11,9 @@ final as (
         period_grain,
         period_start,
         period_end,
-        'all' as segment_type,
-        'all' as segment_value,
-        'active_in_period' as base_definition,
+        segment_type,
+        segment_value,
+        base_definition,
         customers_start,
         customers_end,
         customers_new,
@@ -22,7 +22,13 @@ final as (
         customers_start - customers_retained as customers_churned,
         {{ liucun.ratio('customers_end - customers_new', 'customers_start') }} as crr,
         {{ liucun.ratio('customers_retained', 'customers_start') }} as strict_retention_rate,
-        {{ liucun.ratio('customers_start - customers_retained', 'customers_start') }} as churn_rate
+        {{ liucun.ratio('customers_start - customers_retained', 'customers_start') }} as churn_rate,
+        revenue_start,
+        revenue_end,
+        revenue_retained_net,
+        revenue_retained_gross,
+        {{ liucun.ratio('revenue_retained_gross', 'revenue_start') }} as gross_revenue_retention,
+        {{ liucun.ratio('revenue_retained_net', 'revenue_start') }} as net_revenue_retention
     from counts
 
 )
