@@ -54,6 +54,10 @@ def suite(name: str, *expectations: gx.expectations.Expectation) -> gx.Expectati
 
 
 def layer_suites(layer: str) -> list[TableSuite]:
-    from expectations.suites import marts, raw, staging
+    from expectations.suites import churn, marts, raw, recall, risk, staging
 
-    return {"raw": raw.SUITES, "staging": staging.SUITES, "marts": marts.SUITES}[layer]
+    return {
+        "raw": raw.SUITES,
+        "staging": staging.SUITES,
+        "marts": [*marts.SUITES, *churn.SUITES, *recall.SUITES, *risk.SUITES],
+    }[layer]

@@ -1,0 +1,7 @@
+"""Marts gate suites for the churn marts (registered in the marts layer by expectations.suites)."""
+
+from __future__ import annotations
+
+from expectations.suites import TableSuite
+
+SUITES: list[TableSuite] = []
