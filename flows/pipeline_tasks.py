@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.gate import GateFailed, GateResult, run_gate
 from expectations.suites import GateParams
+from flows.churn_scoring import ScoringResult, score_warehouse
 from flows.config import ProjectConfig, SourceConfig
 from flows.dbt_runner import DbtRunSummary, run_dbt
 from flows.ingest import (
@@ -119,18 +120,38 @@ def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
 def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path,
-              dbt_vars: dict[str, str]) -> DbtRunSummary:
-    """``dbt build --select <select>`` (models, unit tests and data tests) on the candidate."""
+              dbt_vars: dict[str, str], exclude: str | None = None, buildable: bool = False) -> DbtRunSummary:
+    """``dbt build --select <select> [--exclude <exclude>]`` (models, unit tests and data tests) on
+    the candidate; an empty ``select`` builds everything not excluded. ``buildable`` selects a test
+    only when all its parents are built by this or an earlier step (``--indirect-selection
+    buildable``), so a layer built in several steps runs each test once."""
     log = get_run_logger()
+    args = ["build", *(["--select", select] if select else []), *(["--exclude", exclude] if exclude else [])]
+    if buildable:
+        args += ["--indirect-selection", "buildable"]
     summary = run_dbt(
-        ["build", "--select", select],
+        args,
         project_dir=project_dir, work_dir=work_dir,
         env={"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(candidate)},
         dbt_vars=dbt_vars, log=log,
     )
-    log.info("dbt build %s: %d models, %d tests, %d unit tests in %.1fs", select,
+    log.info("dbt build %s: %d models, %d tests, %d unit tests in %.1fs", " ".join(args[1:]),
              summary.count("model"), summary.count("test"), summary.count("unit_test"), summary.elapsed)
     return summary
+
+
+@task(name="fit-bgnbd", cache_policy=NO_CACHE)
+def fit_bgnbd(candidate: Path, as_of: date) -> ScoringResult:
+    """Fit the BG/NBD model on intermediate.int_customer_rfm and write ml.customer_bgnbd_scores."""
+    result = score_warehouse(candidate, as_of, get_run_logger())
+    if result.fit is not None:
+        p = result.fit.params
+        create_markdown_artifact(
+            key="bgnbd-fit", description=result.note,
+            markdown=(f"| r | alpha (days) | a | b | log-likelihood | customers | seconds |\n|---|---|---|---|---|---|---|\n"
+                      f"| {p.r:.4f} | {p.alpha:.4f} | {p.a:.4f} | {p.b:.4f} | {result.fit.log_likelihood:.1f} "
+                      f"| {result.fit.n_customers} | {result.fit.seconds:.2f} |"))
+    return result
 
 
 @task(name="publish", cache_policy=NO_CACHE)

@@ -1,4 +1,6 @@
-"""The retention pipeline flow: ingest -> gate raw -> staging -> gate -> marts + dbt tests -> gate -> publish.
+"""The retention pipeline flow: ingest -> gate raw -> staging -> gate -> intermediate for the models
+(int_customer_rfm and what it needs) -> BG/NBD fit (ml.customer_bgnbd_scores) -> the rest of
+intermediate and the marts + dbt tests -> gate -> publish.
 
 Write-audit-publish: everything is built into a fresh candidate warehouse under ``DIR/.runs``; the
 published ``DIR/liucun.duckdb`` and ``DIR/parquet/current`` change only after every blocking gate
@@ -17,9 +19,11 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from expectations.suites import GateParams
+from flows.churn_scoring import DBT_MODEL_INPUTS, create_ml_schema
 from flows.config import load_config
 from flows.pipeline_tasks import (
     dbt_build,
+    fit_bgnbd,
     ingest_sources,
     layer_row_counts,
     publish_candidate,
@@ -83,9 +87,14 @@ def retention_pipeline(
                             max_quarantine_share={s.name: s.max_quarantine_share for s in config.sources})
         dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone}
         gates = {"raw": validate_layer("raw", candidate, params, reports)}
+        create_ml_schema(candidate)  # source ml exists (empty) before dbt runs, fitted or not
         dbt_build("staging", candidate, settings.dbt_project_dir, run_dir, dbt_vars)
         gates["staging"] = validate_layer("staging", candidate, params, reports)
-        dbt_build("intermediate marts", candidate, settings.dbt_project_dir, run_dir, dbt_vars)
+        # int_customer_rfm and its upstream, then the BG/NBD fit the marts read (source ml), then the rest
+        dbt_build(DBT_MODEL_INPUTS, candidate, settings.dbt_project_dir, run_dir, dbt_vars, buildable=True)
+        fit_bgnbd(candidate, as_of)
+        dbt_build("", candidate, settings.dbt_project_dir, run_dir, dbt_vars,
+                  exclude=f"staging {DBT_MODEL_INPUTS}", buildable=True)
         gates["marts"] = validate_layer("marts", candidate, params, reports)
         counts = layer_row_counts(candidate)
         gate_summary = {k: {"passed": g.passed, "evaluated": g.evaluated, "warnings": len(g.warnings)}

@@ -2,6 +2,34 @@
 
 from __future__ import annotations
 
-from expectations.suites import TableSuite
+import great_expectations as gx
+from great_expectations import expectations as gxe
 
-SUITES: list[TableSuite] = []
+from expectations.suites import GateParams, TableSuite, suite
+
+
+def build_fct_churn_risk_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "fct_churn_risk",
+        gxe.ExpectColumnValuesToBeBetween(column="p_alive", min_value=0, max_value=1,
+                                          description="P(alive) is a probability"),
+        gxe.ExpectColumnValuesToBeBetween(column="expected_purchases_90d", min_value=0,
+                                          description="expected purchases are never negative"),
+        gxe.ExpectColumnValuesToBeInSet(column="risk_tier", value_set=["high", "medium", "low"]),
+        gxe.ExpectColumnValuesToNotBeNull(column="risk_tier"),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from (select count(*) as n, count(distinct customer_id) as d from {batch}) as r, "
+                "(select count(*) as n from marts.fct_customer_lifecycle "
+                " where period_start = (select max(period_start) from marts.fct_customer_lifecycle) "
+                " and stage in ('new', 'growth', 'mature', 'dormant')) as l "
+                "where r.n <> l.n or r.d <> r.n"
+            ),
+            description="one row per customer active or dormant in the last complete lifecycle period",
+        ),
+    )
+
+
+SUITES = [
+    TableSuite("marts", "fct_churn_risk", build_fct_churn_risk_suite),
+]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from flows.churn_scoring import create_ml_schema, score_warehouse
 from flows.config import load_config
 from flows.dbt_runner import DbtRunSummary, run_dbt
 from flows.ingest import ingest
@@ -18,16 +19,24 @@ DEMO_CONFIG = REPO / "flows" / "demo" / "liucun.yml"
 
 
 def build_candidate(sources: Path, work: Path, as_of: date, salt: str) -> tuple[Path, DbtRunSummary]:
-    """Ingest the demo-format sources at ``sources`` and dbt-build everything into work/candidate.duckdb."""
+    """Ingest the demo-format sources at ``sources`` and dbt-build everything into work/candidate.duckdb,
+    fitting the BG/NBD model between the intermediate models it reads and the rest, as the pipeline does."""
     import os
 
     os.environ["LIUCUN_DATA_DIR"] = str(sources)
     work.mkdir(parents=True, exist_ok=True)
     db = work / "candidate.duckdb"
     ingest(db, load_config(DEMO_CONFIG), "test", as_of, salt)
-    summary = run_dbt(["build"], Settings().dbt_project_dir, work,
-                      {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(db)},
-                      {"as_of_date": as_of.isoformat()})
+    create_ml_schema(db)
+    env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(db)}
+    dbt_vars = {"as_of_date": as_of.isoformat()}
+    # as the pipeline: what the BG/NBD fit reads, the fit, then everything else
+    first = run_dbt(["build", "--select", "+int_customer_rfm", "--indirect-selection", "buildable"],
+                    Settings().dbt_project_dir, work, env, dbt_vars)
+    score_warehouse(db, as_of)
+    rest = run_dbt(["build", "--exclude", "+int_customer_rfm", "--indirect-selection", "buildable"],
+                   Settings().dbt_project_dir, work, env, dbt_vars)
+    summary = DbtRunSummary(rest.command, first.results + rest.results, first.elapsed + rest.elapsed)
     return db, summary
 
 
@@ -36,29 +45,31 @@ PG_TYPES = {"VARCHAR": "text", "BIGINT": "bigint", "DOUBLE": "double precision",
 
 
 def copy_raw_to_postgres(duck_db: Path, pg: dict[str, str]) -> dict[str, int]:
-    """Copy every raw.* table of a DuckDB warehouse into schema raw of a PostgreSQL database."""
+    """Copy every raw.* and ml.* table of a DuckDB warehouse into the same schemas of a PostgreSQL
+    database (ml: the BG/NBD scores the marts read). Counts are keyed by table (ml ones as ml.<table>)."""
     import psycopg2
 
     counts = {}
     with duckdb.connect(str(duck_db), read_only=True) as src, psycopg2.connect(pg["dsn"]) as dst:
         cur = dst.cursor()
-        cur.execute("create schema if not exists raw")
-        tables = [r[0] for r in src.execute(
-            "select table_name from information_schema.tables where table_schema = 'raw' "
-            "and table_name not like '\\_%' escape '\\'").fetchall()]
-        for t in tables:
-            cols = src.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = 'raw' and table_name = ? order by ordinal_position", [t]).fetchall()
-            ddl = ", ".join(
-                f'"{c}" ' + (PG_TYPES.get(ty) or ("numeric" + ty[7:] if ty.startswith("DECIMAL") else "text"))
-                for c, ty in cols)
-            cur.execute(f'drop table if exists raw."{t}"; create table raw."{t}" ({ddl})')
-            df = src.execute(f'select * from raw."{t}"').df()
-            buf = io.StringIO()
-            df.to_csv(buf, index=False, header=False, na_rep="\\N")
-            buf.seek(0)
-            cur.copy_expert(f'copy raw."{t}" from stdin with (format csv, null \'\\N\')', buf)
-            counts[t] = len(df)
+        for schema in ("raw", "ml"):
+            cur.execute(f"create schema if not exists {schema}")
+            tables = [r[0] for r in src.execute(
+                "select table_name from information_schema.tables where table_schema = ? "
+                "and table_name not like '\\_%' escape '\\'", [schema]).fetchall()]
+            for t in tables:
+                cols = src.execute(
+                    "select column_name, data_type from information_schema.columns "
+                    "where table_schema = ? and table_name = ? order by ordinal_position", [schema, t]).fetchall()
+                ddl = ", ".join(
+                    f'"{c}" ' + (PG_TYPES.get(ty) or ("numeric" + ty[7:] if ty.startswith("DECIMAL") else "text"))
+                    for c, ty in cols)
+                cur.execute(f'drop table if exists {schema}."{t}"; create table {schema}."{t}" ({ddl})')
+                df = src.execute(f'select * from {schema}."{t}"').df()
+                buf = io.StringIO()
+                df.to_csv(buf, index=False, header=False, na_rep="\\N")
+                buf.seek(0)
+                cur.copy_expert(f'copy {schema}."{t}" from stdin with (format csv, null \'\\N\')', buf)
+                counts[t if schema == "raw" else f"{schema}.{t}"] = len(df)
         dst.commit()
     return counts

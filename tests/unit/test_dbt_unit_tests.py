@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from flows.churn_scoring import create_ml_tables
 from flows.dbt_runner import run_dbt
 from flows.ingest import create_raw_schema
 from flows.settings import Settings
@@ -17,8 +18,10 @@ def test_dbt_unit_tests_pass(tmp_path: Path):
     db = tmp_path / "empty.duckdb"
     with duckdb.connect(str(db)) as con:
         create_raw_schema(con)
+        create_ml_tables(con)  # source ml (BG/NBD scores), written by the pipeline between dbt steps
     env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(db)}
     project = Settings().dbt_project_dir
+    run_dbt(["seed"], project, tmp_path, env, {"as_of_date": "2024-03-31"})  # editable mappings
     run_dbt(["run", "--empty"], project, tmp_path, env, {"as_of_date": "2024-03-31"})
     summary = run_dbt(["test", "--select", "test_type:unit"], project, tmp_path, env, {"as_of_date": "2024-03-31"})
     results = {r["unique_id"].split(".")[-1]: r["status"] for r in summary.results}
