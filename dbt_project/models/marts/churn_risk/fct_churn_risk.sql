@@ -119,18 +119,10 @@ trends as (
 customer_events as (
 
     select
-        coalesce(by_crm.customer_id, by_unionid.customer_id, by_openid.customer_id, by_device.customer_id)
-            as customer_id,
+        {{ liucun.event_customer_id() }} as customer_id,
         {{ liucun.to_business_date('events.event_at') }} as touch_date
     from events
-    left join id_map as by_crm
-        on by_crm.identifier_type = 'crm_id' and by_crm.identifier_value = events.crm_id
-    left join id_map as by_unionid
-        on by_unionid.identifier_type = 'wechat_unionid' and by_unionid.identifier_value = events.wechat_unionid
-    left join id_map as by_openid
-        on by_openid.identifier_type = 'wechat_openid' and by_openid.identifier_value = events.wechat_openid
-    left join id_map as by_device
-        on by_device.identifier_type = 'device_id' and by_device.identifier_value = events.device_id
+    {{ liucun.event_customer_joins('events', 'id_map') }}
     where {{ liucun.to_business_date('events.event_at') }} >= {{ prior_start }}
       and {{ liucun.to_business_date('events.event_at') }} <= {{ as_of }}
 
