@@ -26,9 +26,11 @@ import glob
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -312,6 +314,20 @@ def merge_extracts(db_path: Path, extracts: list[Extract], run_id: str) -> list[
     return results
 
 
+def collect_extracts(futures: Iterable[Any]) -> list[Extract]:
+    """Wait for every extraction (thread or Prefect future); if any source failed, raise one
+    :class:`SourceError` listing every broken source, so nothing is merged."""
+    extracts, errors = [], []
+    for fut in futures:
+        try:
+            extracts.append(fut.result())
+        except SourceError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise SourceError(f"{len(errors)} source(s) could not be loaded:\n- " + "\n- ".join(errors))
+    return extracts
+
+
 def ingest(db_path: Path, config: ProjectConfig, run_id: str, as_of: date, salt: str,
            workers: int = 2, scratch_dir: Path | None = None) -> list[LoadResult]:
     """Extract every source concurrently, then merge them into ``db_path`` one by one.
@@ -327,14 +343,7 @@ def ingest(db_path: Path, config: ProjectConfig, run_id: str, as_of: date, salt:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(extract_source, src, config.data_dir, scratch_dir, state.get(src.name, SourceState()),
                                as_of, salt) for src in config.sources]
-    extracts, errors = [], []
-    for fut in futures:
-        try:
-            extracts.append(fut.result())
-        except SourceError as exc:
-            errors.append(str(exc))
-    if errors:
-        raise SourceError(f"{len(errors)} source(s) could not be loaded:\n- " + "\n- ".join(errors))
+    extracts = collect_extracts(futures)
     try:
         return merge_extracts(db_path, extracts, run_id)
     finally:

@@ -20,6 +20,7 @@ from flows.ingest import (
     LoadResult,
     SourceError,
     SourceState,
+    collect_extracts,
     extract_source,
     merge_extracts,
     read_state,
@@ -83,15 +84,7 @@ def ingest_sources(config: ProjectConfig, candidate: Path, run_dir: Path, run_id
                                    warehouse_root, allow_generated_salt)
         for src in config.sources
     ]
-    extracts, errors = [], []
-    for fut in futures:
-        try:
-            extracts.append(fut.result())
-        except SourceError as exc:
-            errors.append(str(exc))
-    if errors:
-        raise SourceError(f"{len(errors)} source(s) could not be loaded:\n- " + "\n- ".join(errors))
-    return merge_sources(candidate, extracts, run_id)
+    return merge_sources(candidate, collect_extracts(futures), run_id)
 
 
 @task(name="validate-layer", cache_policy=NO_CACHE)
