@@ -179,3 +179,97 @@ def expected_purchases_new_customer(params: BgNbdParams, t: ArrayLike) -> FloatA
     z = ts / (alpha + ts)
     return (a + b - 1.0) / (a - 1.0) * (1.0 - np.power(alpha / (alpha + ts), r)
                                         * hyp2f1(r, b, a + b - 1.0, z))
+
+
+# --- uncertainty -------------------------------------------------------------------------------
+# The MLE's sampling uncertainty comes from the observed information: the inverse Hessian of the
+# negative log-likelihood at the optimum, taken over log-parameters (where the fit happens and the
+# likelihood is closer to quadratic). Per-customer quantities get delta-method intervals on a scale
+# where they are unbounded (log-odds for P(alive), log for expected purchases), mapped back, so the
+# bounds stay in range.
+
+PARAM_NAMES = ("r", "alpha", "a", "b")
+
+
+def _theta(params: BgNbdParams) -> FloatArray:
+    return np.log([params.r, params.alpha, params.a, params.b])
+
+
+def _params(theta: FloatArray) -> BgNbdParams:
+    r, alpha, a, b = (float(v) for v in np.exp(theta))
+    return BgNbdParams(r=r, alpha=alpha, a=a, b=b)
+
+
+def log_param_covariance(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: ArrayLike,
+                         step: float = 1e-4) -> FloatArray:
+    """Covariance of the MLE of (ln r, ln alpha, ln a, ln b): the inverse of the observed
+    information, i.e. of the Hessian of the total negative log-likelihood (central differences).
+
+    Raises ``ValueError`` when the Hessian is not positive definite (not at a maximum)."""
+    xs, txs, Ts = _arrays(x, t_x, T)
+    ux, utx, uT, w = _collapse(xs, txs, Ts)
+    theta0 = _theta(params)
+
+    def nll(theta: FloatArray) -> float:
+        r, alpha, a, b = np.exp(theta)
+        return -float(np.dot(w, _ll_terms(r, alpha, a, b, ux, utx, uT)))
+
+    k = len(theta0)
+    hess = np.empty((k, k))
+    f0 = nll(theta0)
+    for i in range(k):
+        ei = np.eye(k)[i] * step
+        hess[i, i] = (nll(theta0 + ei) - 2 * f0 + nll(theta0 - ei)) / step**2
+        for j in range(i + 1, k):
+            ej = np.eye(k)[j] * step
+            hess[i, j] = hess[j, i] = (nll(theta0 + ei + ej) - nll(theta0 + ei - ej)
+                                       - nll(theta0 - ei + ej) + nll(theta0 - ei - ej)) / (4 * step**2)
+    eigen = np.linalg.eigvalsh(hess)
+    if not np.all(eigen > 0):
+        raise ValueError(f"the log-likelihood Hessian is not negative definite at the fit (eigenvalues {eigen})")
+    return np.linalg.inv(hess)
+
+
+def standard_errors(params: BgNbdParams, cov_log: FloatArray) -> BgNbdParams:
+    """Standard errors of r, alpha, a, b by the delta method: se(p) = p x se(ln p)."""
+    se = np.sqrt(np.diag(cov_log)) * np.exp(_theta(params))
+    return BgNbdParams(*(float(v) for v in se))
+
+
+def _delta_interval(fun, params: BgNbdParams, cov_log: FloatArray, z: float,
+                    step: float = 1e-5) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(value, low, high) of a per-customer transformed quantity g(theta): g +- z sqrt(grad' C grad)."""
+    theta0 = _theta(params)
+    g0 = fun(params)
+    grads = []
+    for i in range(len(theta0)):
+        e = np.eye(len(theta0))[i] * step
+        grads.append((fun(_params(theta0 + e)) - fun(_params(theta0 - e))) / (2 * step))
+    grad = np.vstack(grads)  # (4, n)
+    se = np.sqrt(np.maximum(np.einsum("in,ij,jn->n", grad, cov_log, grad), 0.0))
+    return g0, g0 - z * se, g0 + z * se
+
+
+def p_alive_interval(params: BgNbdParams, cov_log: FloatArray, x: ArrayLike, t_x: ArrayLike,
+                     T: ArrayLike, z: float = 1.959963984540054) -> tuple[FloatArray, FloatArray]:
+    """Delta-method interval of P(alive) from the parameters' uncertainty, on the log-odds scale
+    (so it stays within (0, 1)). Customers without repeat purchases are alive with certainty
+    under the model: their interval is [1, 1]."""
+    xs, txs, Ts = _arrays(x, t_x, T)
+    repeat = xs > 0
+    low, high = np.ones_like(xs), np.ones_like(xs)
+    if repeat.any():
+        xr, txr, Tr = xs[repeat], txs[repeat], Ts[repeat]
+        _, lo, hi = _delta_interval(lambda p: -np.log(_odds_dead(p, xr, txr, Tr)), params, cov_log, z)
+        low[repeat] = 1.0 / (1.0 + np.exp(-lo))
+        high[repeat] = 1.0 / (1.0 + np.exp(-hi))
+    return low, high
+
+
+def expected_purchases_interval(params: BgNbdParams, cov_log: FloatArray, t: float, x: ArrayLike,
+                                t_x: ArrayLike, T: ArrayLike, z: float = 1.959963984540054
+                                ) -> tuple[FloatArray, FloatArray]:
+    """Delta-method interval of the expected purchases in the next ``t``, on the log scale."""
+    xs, txs, Ts = _arrays(x, t_x, T)
+    _, lo, hi = _delta_interval(lambda p: np.log(expected_purchases(p, t, xs, txs, Ts)), params, cov_log, z)
+    return np.exp(lo), np.exp(hi)

@@ -18,7 +18,16 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from flows.bgnbd import BgNbdFit, expected_purchases, fit, p_alive
+from flows.bgnbd import (
+    BgNbdFit,
+    expected_purchases,
+    expected_purchases_interval,
+    fit,
+    log_param_covariance,
+    p_alive,
+    p_alive_interval,
+    standard_errors,
+)
 
 HORIZON_DAYS = 90
 RFM_TABLE = "intermediate.int_customer_rfm"
@@ -27,15 +36,17 @@ DBT_MODEL_INPUTS = "intermediate,+int_customer_rfm"
 
 ML_DDL = """
 create schema if not exists ml;
-create table if not exists ml.customer_bgnbd_scores (
+create or replace table ml.customer_bgnbd_scores (
     customer_id varchar, as_of_date date, frequency bigint, recency_days bigint, age_days bigint,
-    p_alive double, expected_purchases_90d double, r double, alpha double, a double, b double,
+    p_alive double, p_alive_ci_low double, p_alive_ci_high double, expected_purchases_90d double,
+    expected_purchases_90d_ci_low double, expected_purchases_90d_ci_high double,
+    r double, alpha double, a double, b double,
     fitted_at timestamp, n_customers bigint, log_likelihood double
 );
-create table if not exists ml.bgnbd_fit (
+create or replace table ml.bgnbd_fit (
     as_of_date date, fitted_at timestamp, time_unit varchar, horizon_days bigint, r double,
-    alpha double, a double, b double, log_likelihood double, n_customers bigint,
-    converged boolean, iterations bigint, fit_seconds double
+    alpha double, a double, b double, r_se double, alpha_se double, a_se double, b_se double,
+    log_likelihood double, n_customers bigint, converged boolean, iterations bigint, fit_seconds double
 );
 """
 
@@ -50,7 +61,7 @@ class ScoringResult:
 
 
 def create_ml_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create schema ml and its two tables, empty, unless they exist."""
+    """Create schema ml and its two tables, empty (replacing older layouts: the scores are recomputed every run)."""
     con.execute(ML_DDL)
 
 
@@ -91,6 +102,15 @@ def score_warehouse(db: Path, as_of: date, log: logging.Logger | logging.LoggerA
             log.warning(note)
             return ScoringResult(None, 0, note)
         prm = result.params
+        try:  # 95 % intervals from the parameters' sampling uncertainty (observed information)
+            cov = log_param_covariance(prm, x, t_x, T)
+            se = standard_errors(prm, cov)
+            pa_lo, pa_hi = p_alive_interval(prm, cov, x, t_x, T)
+            ep_lo, ep_hi = expected_purchases_interval(prm, cov, HORIZON_DAYS, x, t_x, T)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.warning("BG/NBD fitted but its uncertainty could not be computed (%s): intervals left null", exc)
+            se = None
+            pa_lo = pa_hi = ep_lo = ep_hi = np.full(len(rfm), np.nan)
         fitted_at = datetime.now(UTC).replace(tzinfo=None)
         scores = pd.DataFrame({
             "customer_id": rfm.customer_id,
@@ -99,7 +119,11 @@ def score_warehouse(db: Path, as_of: date, log: logging.Logger | logging.LoggerA
             "recency_days": rfm.recency_days.astype("int64"),
             "age_days": rfm.age_days.astype("int64"),
             "p_alive": p_alive(prm, x, t_x, T),
+            "p_alive_ci_low": pa_lo,
+            "p_alive_ci_high": pa_hi,
             "expected_purchases_90d": expected_purchases(prm, HORIZON_DAYS, x, t_x, T),
+            "expected_purchases_90d_ci_low": ep_lo,
+            "expected_purchases_90d_ci_high": ep_hi,
             "r": prm.r, "alpha": prm.alpha, "a": prm.a, "b": prm.b,
             "fitted_at": fitted_at,
             "n_customers": result.n_customers,
@@ -108,6 +132,7 @@ def score_warehouse(db: Path, as_of: date, log: logging.Logger | logging.LoggerA
         fit_row = pd.DataFrame([{
             "as_of_date": as_of, "fitted_at": fitted_at, "time_unit": "day", "horizon_days": HORIZON_DAYS,
             "r": prm.r, "alpha": prm.alpha, "a": prm.a, "b": prm.b,
+            **{f"{k}_se": (getattr(se, k) if se else None) for k in ("r", "alpha", "a", "b")},
             "log_likelihood": result.log_likelihood, "n_customers": result.n_customers,
             "converged": result.converged, "iterations": result.iterations, "fit_seconds": result.seconds,
         }])

@@ -121,3 +121,56 @@ def test_degenerate_data_is_refused():
         fit([0, 0], [0, 0], [10, 20])
     with pytest.raises(ValueError):
         p_alive(PUBLISHED, [1], [5.0], [4.0])
+
+
+# Standard errors of the CDNOW fit as published in the lifetimes documentation (Quickstart,
+# BetaGeoFitter(...).fit(frequency, recency, T).summary on the same 2,357-customer summary).
+PUBLISHED_SE = BgNbdParams(r=0.0126, alpha=0.378, a=0.186, b=0.705)
+
+
+def test_cdnow_standard_errors_match_the_published_ones(cdnow: pd.DataFrame):
+    from flows.bgnbd import log_param_covariance, standard_errors
+
+    result = fit(cdnow.frequency, cdnow.recency, cdnow["T"])
+    se = standard_errors(result.params, log_param_covariance(result.params, cdnow.frequency, cdnow.recency,
+                                                             cdnow["T"]))
+    for name in ("r", "alpha", "a", "b"):
+        mine, published = getattr(se, name), getattr(PUBLISHED_SE, name)
+        assert _sig3(mine) == _sig3(published), (name, mine, published)
+
+
+def test_delta_intervals_agree_with_monte_carlo_over_the_parameters(cdnow: pd.DataFrame):
+    """The delta-method intervals of P(alive) and expected purchases against an independent
+    computation: 4,000 parameter vectors drawn from the MLE's normal approximation, the quantity
+    evaluated for each, and its 2.5 / 97.5 % quantiles (on CDNOW customers with repeat purchases)."""
+    from flows.bgnbd import expected_purchases_interval, log_param_covariance, p_alive_interval
+
+    result = fit(cdnow.frequency, cdnow.recency, cdnow["T"])
+    prm = result.params
+    some = cdnow[cdnow.frequency > 0].sample(25, random_state=3)
+    x, t_x, T = some.frequency.to_numpy(float), some.recency.to_numpy(float), some["T"].to_numpy(float)
+    cov = log_param_covariance(prm, cdnow.frequency, cdnow.recency, cdnow["T"])
+    lo, hi = p_alive_interval(prm, cov, x, t_x, T)
+    elo, ehi = expected_purchases_interval(prm, cov, 39.0, x, t_x, T)
+    pa, ep = p_alive(prm, x, t_x, T), expected_purchases(prm, 39.0, x, t_x, T)
+    assert ((lo < pa) & (pa < hi)).all() and ((elo < ep) & (ep < ehi)).all()
+
+    rng = np.random.default_rng(7)
+    theta = np.log([prm.r, prm.alpha, prm.a, prm.b])
+    draws = rng.multivariate_normal(theta, cov, size=4000)
+    sims_pa = np.array([p_alive(BgNbdParams(*np.exp(d)), x, t_x, T) for d in draws])
+    sims_ep = np.array([expected_purchases(BgNbdParams(*np.exp(d)), 39.0, x, t_x, T) for d in draws])
+    mc_lo, mc_hi = np.quantile(sims_pa, [0.025, 0.975], axis=0)
+    assert np.max(np.abs(mc_lo - lo)) < 0.02 and np.max(np.abs(mc_hi - hi)) < 0.02
+    emc_lo, emc_hi = np.quantile(sims_ep, [0.025, 0.975], axis=0)
+    assert np.max(np.abs(emc_lo / elo - 1)) < 0.05 and np.max(np.abs(emc_hi / ehi - 1)) < 0.05
+    # the intervals are not degenerate: they have real width
+    assert np.median(hi - lo) > 0.01 and np.median(ehi / elo) > 1.05
+
+
+def test_customers_without_repeat_purchases_are_certainly_alive():
+    from flows.bgnbd import p_alive_interval
+
+    cov = np.diag([0.01, 0.01, 0.05, 0.1])
+    lo, hi = p_alive_interval(PUBLISHED, cov, [0, 3], [0.0, 20.0], [30.0, 30.0])
+    assert lo[0] == hi[0] == 1.0 and 0 < lo[1] < hi[1] < 1

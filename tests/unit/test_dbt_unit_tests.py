@@ -28,3 +28,21 @@ def test_dbt_unit_tests_pass(tmp_path: Path):
     assert results["crr_textbook_example"] == "pass"
     assert len(results) >= 6
     assert set(results.values()) == {"pass"}, results
+
+
+def test_normal_quantile_macro_matches_the_inverse_normal(tmp_path: Path):
+    """The portable SQL quantile (Acklam's approximation) behind the simultaneous recall intervals,
+    compiled by dbt and run on DuckDB, against Python's exact inverse normal in all three regions."""
+    from statistics import NormalDist
+
+    probs = [1e-6, 0.001, 0.005, 0.02, 0.02425, 0.1, 0.5, 0.8, 0.975, 0.97575, 0.99, 0.995, 0.999, 1 - 0.05 / 10]
+    select = ", ".join(f"{{{{ liucun.normal_quantile({p!r}) }}}} as q{i}" for i, p in enumerate(probs))
+    env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(tmp_path / "q.duckdb")}
+    summary = run_dbt(["compile", "--inline", f"select {select}, {{{{ liucun.normal_quantile(1) }}}} as edge"],
+                      Settings().dbt_project_dir, tmp_path, env, {"as_of_date": "2024-03-31"})
+    sql = summary.results[0]["compiled_code"]
+    with duckdb.connect() as con:
+        *got, edge = con.execute(sql).fetchone()
+    for p, z in zip(probs, got, strict=True):
+        assert abs(z - NormalDist().inv_cdf(p)) < 1e-8 * max(1.0, abs(z)), (p, z)
+    assert edge is None  # outside (0, 1): no quantile, not an error

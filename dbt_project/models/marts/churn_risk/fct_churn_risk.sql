@@ -242,7 +242,11 @@ joined as (
         coalesce(complaints.open_complaints, 0) as open_complaints,
         coalesce(payment_failures.payment_failures, 0) as payment_failures,
         scores.p_alive,
-        scores.expected_purchases_90d
+        scores.p_alive_ci_low,
+        scores.p_alive_ci_high,
+        scores.expected_purchases_90d,
+        scores.expected_purchases_90d_ci_low,
+        scores.expected_purchases_90d_ci_high
     from population
     left join rfm on population.customer_id = rfm.customer_id
     left join trends on population.customer_id = trends.customer_id
@@ -307,7 +311,11 @@ final as (
         cast(open_complaints as {{ dbt.type_bigint() }}) as open_complaints,
         cast(payment_failures as {{ dbt.type_bigint() }}) as payment_failures,
         cast(p_alive as double precision) as p_alive,
+        cast(p_alive_ci_low as double precision) as p_alive_ci_low,
+        cast(p_alive_ci_high as double precision) as p_alive_ci_high,
         cast(expected_purchases_90d as double precision) as expected_purchases_90d,
+        cast(expected_purchases_90d_ci_low as double precision) as expected_purchases_90d_ci_low,
+        cast(expected_purchases_90d_ci_high as double precision) as expected_purchases_90d_ci_high,
         cast(risk_signals as {{ dbt.type_bigint() }}) as risk_signals,
         case
             when p_alive < {{ p_alive_tiers['high'] }} or risk_signals >= {{ signal_tiers['high'] }} then 'high'

@@ -1,8 +1,10 @@
 -- One row per grain level and group of win-back contacts (see the `level` column): uplift of the
--- recall rate over the holdout with its normal-approximation interval, incremental recalls and
--- revenue, cost, ROI on gross margin, quality of the recalled customers and the worth-recalling
--- recommendation. The rules are in the 'recall_definitions' doc block.
+-- recall rate over the holdout with its normal-approximation interval (and a simultaneous one over
+-- the supported groups of the level), incremental recalls and revenue, cost, ROI on gross margin
+-- and cost per incremental recall, each with its interval, quality of the recalled customers and
+-- the worth-recalling recommendation. The rules are in the 'recall_definitions' doc block.
 {%- set z = var('recall_ci_z', 1.96) %}
+{%- set fw_alpha = 1 - var('recall_familywise_confidence', 0.95) %}
 {%- set min_n = var('recall_min_group_size', 100) %}
 {%- set margin = var('recall_gross_margin_rate', 0.45) %}
 {%- set ticket_cost = var('recall_cost_per_ticket', 30) %}
@@ -27,6 +29,10 @@ measures as (
         case when not is_treatment and is_recalled then 1 else 0 end as holdout_recalled,
         case when is_treatment then recall_revenue else 0 end as treated_revenue,
         case when not is_treatment then recall_revenue else 0 end as holdout_revenue,
+        case when is_treatment then cast(recall_revenue as double precision) * recall_revenue else 0 end
+            as treated_revenue_sq,
+        case when not is_treatment then cast(recall_revenue as double precision) * recall_revenue else 0 end
+            as holdout_revenue_sq,
         case when is_coupon_redeemed then 1 else 0 end as coupons_redeemed,
         contact_cost,
         incentive_cost,
@@ -49,6 +55,8 @@ measures as (
         sum(holdout_recalled) as holdout_recalled,
         sum(treated_revenue) as treated_revenue,
         sum(holdout_revenue) as holdout_revenue,
+        sum(treated_revenue_sq) as treated_revenue_sq,
+        sum(holdout_revenue_sq) as holdout_revenue_sq,
         sum(coupons_redeemed) as coupons_redeemed,
         sum(contact_cost) as contact_cost,
         sum(incentive_cost) as incentive_cost,
@@ -113,7 +121,13 @@ uplifts as (
             recall_rate_treated * (1 - recall_rate_treated) / nullif(treated, 0)
             + recall_rate_holdout * (1 - recall_rate_holdout) / nullif(holdout, 0)
         ) as uplift_se,
-        (revenue_per_treated - revenue_per_holdout) * treated as incremental_revenue
+        sqrt(
+            power({{ liucun.se_of_mean('treated', 'treated_revenue', 'treated_revenue_sq') }}, 2)
+            + power({{ liucun.se_of_mean('holdout', 'holdout_revenue', 'holdout_revenue_sq') }}, 2)
+        ) as revenue_per_target_diff_se,
+        (revenue_per_treated - revenue_per_holdout) * treated as incremental_revenue,
+        count(case when treated >= {{ min_n }} and holdout >= {{ min_n }} then 1 end)
+            over (partition by level) as simultaneous_family_size
     from rates
 
 ),
@@ -127,12 +141,37 @@ metrics as (
         uplift * treated as incremental_recalls,
         (uplift - {{ z }} * uplift_se) * treated as incremental_recalls_ci_low,
         (uplift + {{ z }} * uplift_se) * treated as incremental_recalls_ci_high,
+        (revenue_per_treated - revenue_per_holdout - {{ z }} * revenue_per_target_diff_se) * treated
+            as incremental_revenue_ci_low,
+        (revenue_per_treated - revenue_per_holdout + {{ z }} * revenue_per_target_diff_se) * treated
+            as incremental_revenue_ci_high,
         (incremental_revenue * {{ margin }} - total_cost) / nullif(total_cost, 0) as roi,
         case when uplift > 0 then total_cost / (uplift * treated) end as cost_per_incremental_recall,
         treated >= {{ min_n }} and holdout >= {{ min_n }} as has_enough_support,
+        case when treated >= {{ min_n }} and holdout >= {{ min_n }} then
+            {{ liucun.normal_quantile('1 - ' ~ fw_alpha ~ ' / (2.0 * simultaneous_family_size)') }}
+        end as simultaneous_z,
         {{ liucun.ratio('lookback_net_revenue', 'targets') }} * {{ margin }} as past_margin_per_target,
         {{ liucun.ratio('lookback_tickets', 'targets') }} * {{ ticket_cost }} as service_cost_per_target
     from uplifts
+
+),
+
+bounds as (
+
+    select
+        metrics.*,
+        uplift - simultaneous_z * uplift_se as uplift_simultaneous_ci_low,
+        uplift + simultaneous_z * uplift_se as uplift_simultaneous_ci_high,
+        -- ROI rises with incremental revenue (the cost is known), so its interval maps exactly
+        (incremental_revenue_ci_low * {{ margin }} - total_cost) / nullif(total_cost, 0) as roi_ci_low,
+        (incremental_revenue_ci_high * {{ margin }} - total_cost) / nullif(total_cost, 0) as roi_ci_high,
+        -- cost / incremental recalls falls as they rise; no finite bound once the interval reaches 0
+        case when incremental_recalls_ci_high > 0 and total_cost > 0
+            then total_cost / incremental_recalls_ci_high end as cost_per_incremental_recall_ci_low,
+        case when incremental_recalls_ci_low > 0 and total_cost > 0
+            then total_cost / incremental_recalls_ci_low end as cost_per_incremental_recall_ci_high
+    from metrics
 
 ),
 
@@ -157,18 +196,28 @@ final as (
         uplift_se,
         uplift_ci_low,
         uplift_ci_high,
+        cast(simultaneous_family_size as {{ dbt.type_bigint() }}) as simultaneous_family_size,
+        simultaneous_z,
+        uplift_simultaneous_ci_low,
+        uplift_simultaneous_ci_high,
         incremental_recalls,
         incremental_recalls_ci_low,
         incremental_recalls_ci_high,
         cast(treated_revenue as decimal(18, 2)) as treated_recall_revenue,
         cast(holdout_revenue as decimal(18, 2)) as holdout_recall_revenue,
         incremental_revenue,
+        incremental_revenue_ci_low,
+        incremental_revenue_ci_high,
         cast(coupons_redeemed as {{ dbt.type_bigint() }}) as coupons_redeemed,
         cast(contact_cost as double precision) as contact_cost,
         cast(incentive_cost as decimal(18, 2)) as incentive_cost,
         total_cost,
         roi,
+        roi_ci_low,
+        roi_ci_high,
         cost_per_incremental_recall,
+        cost_per_incremental_recall_ci_low,
+        cost_per_incremental_recall_ci_high,
         {{ liucun.ratio('quality_revenue', 'quality_observed') }} as revenue_after_recall_per_recalled,
         cast(rechurn_observed as {{ dbt.type_bigint() }}) as recalled_rechurn_observed,
         {{ liucun.ratio('churned_again', 'rechurn_observed') }} as rechurn_rate,
@@ -183,7 +232,7 @@ final as (
             when roi >= {{ var('recall_min_roi', 0) }} then 'roi_at_least_min'
             else 'roi_below_min'
         end as recommendation_reason
-    from metrics
+    from bounds
 
 )
 
