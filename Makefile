@@ -9,7 +9,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: setup demo test test-unit test-integration test-e2e lint docs clean
+.PHONY: setup demo test test-unit test-integration test-e2e lint docs clean serve
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +45,10 @@ lint: setup
 ## docs: build the dbt docs site (definitions, glossary, lineage) into dbt_project/target
 docs: setup
 	cd dbt_project && LIUCUN_DUCKDB_PATH=$(abspath warehouse/docs.duckdb) ../$(VENV)/bin/dbt docs generate --profiles-dir .
+
+## serve: local Prefect server + worker running the scheduled deployments of flows/prefect.yaml (Ctrl-C stops)
+serve: setup
+	$(VENV)/bin/liucun serve
 
 clean:
 	rm -rf warehouse dbt_project/target dbt_project/logs .pytest_cache

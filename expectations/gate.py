@@ -137,12 +137,13 @@ def _existing_tables(db_path: Path) -> set[str]:
             "select table_schema, table_name from information_schema.tables").fetchall()}
 
 
-def _checkpoint(layer: str, db_path: Path, params: GateParams, table_suites: list) -> tuple[Any, Any, Any]:
+def _checkpoint(layer: str, db_path: Path, params: GateParams,
+                table_suites: list[tuple[Any, str]]) -> tuple[Any, Any, Any]:
     context = get_context()
     ds = add_duckdb_datasource(context, db_path, name=f"warehouse_{layer}")
     vds = []
-    for ts in table_suites:
-        asset = ds.add_query_asset(name=ts.relation, query=f"select * from {ts.relation}")
+    for ts, query in table_suites:
+        asset = ds.add_query_asset(name=ts.relation, query=query)
         batch = asset.add_batch_definition_whole_table(f"{ts.relation}:all")
         built = context.suites.add(ts.build(params))
         vds.append(context.validation_definitions.add(
@@ -157,8 +158,9 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
     """Validate one layer of the warehouse at ``db_path``; write the report; return the result."""
     result = GateResult(layer)
     existing = _existing_tables(db_path)
-    table_suites = [ts for ts in layer_suites(layer) if ts.relation in existing]
-    result.skipped_tables = [ts.relation for ts in layer_suites(layer) if ts.relation not in existing]
+    queries = [(ts, ts.batch_query(params, existing)) for ts in layer_suites(layer)]
+    table_suites = [(ts, q) for ts, q in queries if q is not None]
+    result.skipped_tables = [ts.relation for ts, q in queries if q is None]
     if table_suites:
         gx_stdout = io.StringIO()  # GX prints notices to stdout; keep them in the debug log
         with contextlib.redirect_stdout(gx_stdout):
@@ -169,7 +171,7 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
         engine = ds.get_execution_engine()
         for vr in run.run_results.values():
             table = vr.suite_name if hasattr(vr, "suite_name") else vr.meta.get("suite_name")
-            relation = next(ts.relation for ts in table_suites if ts.table == table)
+            relation = next(ts.relation for ts, _ in table_suites if ts.table == table)
             for er in vr.results:
                 cfg = er.expectation_config
                 exc = er.exception_info or {}
@@ -185,7 +187,8 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
                 sample = res.get("partial_unexpected_list") or []
                 query = cfg.kwargs.get("unexpected_rows_query")
                 if query and not er.success and not raised:
-                    sample = _sample_rows(engine, query.format(batch=relation))
+                    batch_sql = next(f"({q})" for ts, q in table_suites if ts.relation == relation)
+                    sample = _sample_rows(engine, query.format(batch=batch_sql))
                     res = {**res, "unexpected_count": observed}
                 result.outcomes.append(ExpectationOutcome(
                     table=relation,

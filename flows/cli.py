@@ -51,8 +51,48 @@ def _last_publication(warehouse: Path) -> str:
         return f"the published file could not be read: {exc}"
 
 
+def _no_space_left(exc: BaseException, warehouse: Path) -> str | None:
+    """One paragraph saying a disk filled up, where, and what to do — or None for other failures.
+
+    A full disk surfaces in many shapes: Python's OSError (ENOSPC, with the file name), DuckDB's
+    IOException/TransactionException/FatalException and dbt failures that carry DuckDB's text
+    ('Could not write file "...": No space left on device'). So the whole exception chain is
+    searched, by errno and by the OS's own wording.
+    """
+    import errno
+    import re
+    import shutil
+
+    wording = os.strerror(errno.ENOSPC).lower()  # "no space left on device"
+    found, path, todo, seen = False, None, [exc], set()
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            found = True
+            path = path or e.filename2 or e.filename  # copy: filename2 is the file being written
+        elif wording in str(e).lower():
+            found = True
+            # DuckDB: 'Could not write file "<path>": No space left on device'
+            quoted = re.search(r"""["'](/[^"'\n]+)["']:\s*no space left""", str(e), re.I)
+            path = path or (quoted.group(1) if quoted else None)
+        todo += [e.__cause__, e.__context__, *getattr(e, "exceptions", ())]
+    if not found:
+        return None
+    where = Path(os.path.abspath(path)) if path else warehouse
+    mount = where
+    while not (mount.exists() and os.path.ismount(mount)) and mount != mount.parent:
+        mount = mount.parent
+    free = f" ({shutil.disk_usage(mount).free / 2**20:,.1f} MB free now)" if mount.exists() else ""
+    return (f"No space left on device while writing {where}: free space on {mount}{free} and run "
+            f"again. Nothing was published; what this run left behind is removed by the next run.")
+
+
 def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
-                  allow_generated_salt: bool) -> int:
+                  allow_generated_salt: bool, publish_postgres: str | None = None) -> int:
+    from flows.publish_postgres import PostgresPublishFailed
     from flows.retention_pipeline import retention_pipeline
 
     started, started_wall = time.perf_counter(), time.time()
@@ -60,10 +100,17 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
         summary = retention_pipeline(
             config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
             full_refresh=full_refresh, allow_generated_salt=allow_generated_salt,
+            publish_postgres_dsn_env=_publish_postgres_env(publish_postgres),
         )
+    except PostgresPublishFailed as exc:
+        _print_summary(exc.summary, time.perf_counter() - started)
+        print("\nPOSTGRESQL PUBLISH FAILED — the DuckDB publication above succeeded and stays.",
+              file=sys.stderr)
+        print(str(exc), file=sys.stderr)
+        return 3
     except Exception as exc:  # noqa: BLE001 - report any failure plainly
         print("\nPIPELINE FAILED — nothing was published.", file=sys.stderr)
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        print(_no_space_left(exc, warehouse) or f"{type(exc).__name__}: {exc}", file=sys.stderr)
         print(f"{_last_publication(warehouse)}.", file=sys.stderr)
         reports = [p for p in (warehouse / "reports").glob("*/validation_*.md")
                    if p.stat().st_mtime >= started_wall]
@@ -87,6 +134,10 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
     print("  marts: " + ", ".join(f"{k} {v:,}" for k, v in s["mart_rows"].items()))
     print(f"  published: {s['published']}")
     print(f"  parquet:   {s['parquet']}")
+    pg = s.get("postgres")
+    if pg:
+        print(f"  postgres:  {pg['dsn']} schema {pg['schema']} (audit {pg['audit_table']})" if pg["published"]
+              else f"  postgres:  NOT PUBLISHED to {pg['dsn']}")
     print(f"  reports:   {s['reports']}")
     h = s.get("headline")
     if h:
@@ -119,12 +170,13 @@ def _demo(args: argparse.Namespace) -> int:
     else:
         print(f"using demo sources already generated in {sources}")
     os.environ["LIUCUN_DATA_DIR"] = str(sources)
-    return _run_pipeline(Settings().demo_config, warehouse, args.end_date, False, allow_generated_salt=True)
+    return _run_pipeline(Settings().demo_config, warehouse, args.end_date, False, allow_generated_salt=True,
+                         publish_postgres=args.publish_postgres)
 
 
 def _run(args: argparse.Namespace) -> int:
     return _run_pipeline(Path(args.config), Path(args.warehouse).resolve(), args.as_of,
-                         args.full_refresh, allow_generated_salt=False)
+                         args.full_refresh, allow_generated_salt=False, publish_postgres=args.publish_postgres)
 
 
 def _contracts(args: argparse.Namespace) -> int:
@@ -142,6 +194,44 @@ def _contracts(args: argparse.Namespace) -> int:
             print(f"| {col.name} | {col.type} | {'; '.join(rules)} |")
         print()
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from flows.serve import ServeError, serve
+
+    try:
+        return serve(port=args.port, host=args.host,
+                     prefect_home=Path(args.prefect_home) if args.prefect_home else None,
+                     prefect_file=Path(args.prefect_file))
+    except ServeError as exc:
+        print(f"liucun serve: {exc}", file=sys.stderr)
+        return 1
+
+
+PUBLISH_POSTGRES_DSN_ENV = "LIUCUN_PUBLISH_POSTGRES_DSN"
+PUBLISH_POSTGRES_HELP = ("also publish the marts to this PostgreSQL database (schema marts, audit.publications), "
+                         "swapped in one transaction: a DSN, or the name of an environment variable holding one")
+
+
+def _dsn_or_env(text: str) -> str:
+    """``--publish-postgres``: a DSN (has '://' or '='), else the name of a set environment variable."""
+    if "://" in text or "=" in text or os.environ.get(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is neither a DSN (postgresql://user@host:5432/db or 'host=... dbname=...') nor the "
+        "name of a set environment variable holding one")
+
+
+def _publish_postgres_env(value: str | None) -> str | None:
+    """The NAME of the environment variable holding the ``--publish-postgres`` DSN. A literal DSN is
+    put into LIUCUN_PUBLISH_POSTGRES_DSN: only a variable name becomes a Prefect flow parameter
+    (Prefect stores parameters in its database and shows them in the UI)."""
+    if not value:
+        return None
+    if "://" in value or "=" in value:
+        os.environ[PUBLISH_POSTGRES_DSN_ENV] = value
+        return PUBLISH_POSTGRES_DSN_ENV
+    return value
 
 
 def _date(text: str) -> date:
@@ -175,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--end-date", type=_date, default=DEFAULT_END_DATE)
     d.add_argument("--faults", action="store_true", help="demo with corrupted input (the run must fail)")
+    d.add_argument("--publish-postgres", metavar="DSN", type=_dsn_or_env, help=PUBLISH_POSTGRES_HELP)
     d.set_defaults(func=_demo)
 
     c = sub.add_parser("contracts", help="print the canonical source contracts (markdown)")
@@ -185,7 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--warehouse", default="warehouse")
     r.add_argument("--as-of", type=_date, default=None, help="as-of date (default today)")
     r.add_argument("--full-refresh", action="store_true")
+    r.add_argument("--publish-postgres", metavar="DSN", type=_dsn_or_env, help=PUBLISH_POSTGRES_HELP)
     r.set_defaults(func=_run)
+
+    sv = sub.add_parser("serve", help="local Prefect server + worker running the scheduled deployments "
+                                      "of flows/prefect.yaml (Ctrl-C stops both)")
+    sv.add_argument("--port", type=int, default=4200, help="server port on --host (default 4200)")
+    sv.add_argument("--host", default="127.0.0.1", help="server address (default 127.0.0.1)")
+    sv.add_argument("--prefect-home", help="server state folder (default $PREFECT_HOME, else "
+                                           "warehouse/.prefect in the repository)")
+    sv.add_argument("--prefect-file", default="flows/prefect.yaml",
+                    help="Prefect project file, relative to the repository (default flows/prefect.yaml)")
+    sv.set_defaults(func=_serve)
     return p
 
 

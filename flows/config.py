@@ -21,14 +21,16 @@ Example::
         columns:
           net_amount: {sql: "total - coalesce(discount, 0)"}   # an SQL expression over source columns
 
-Every value that reaches SQL is validated here (names, expressions) or bound/quoted at use (paths,
-timezones, DSNs).
+Every value that reaches SQL is validated here (names, expressions, timezones) or bound/quoted at
+use (paths, DSNs); tests/unit/test_config_injection.py lists each one with its defence.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +74,10 @@ class SourceConfig:
     sheet: str | None = None  # xlsx
     postgres: PostgresConnector | None = None
     max_quarantine_share: float = 0.05  # the raw gate blocks a load that quarantines more
+    # the raw gate warns (blocks) when the source's newest record is older than this many days
+    # before the as-of date; None: not checked at that severity
+    freshness_warn_days: float | None = None
+    freshness_error_days: float | None = None
 
     def source_column(self, canonical: str) -> str:
         return self.columns.get(canonical, canonical)
@@ -90,6 +96,10 @@ class ProjectConfig:
     data_dir: Path
     business_timezone: str
     sources: list[SourceConfig] = field(default_factory=list)
+    # each mart's row count against the last publication: (low, high) factors; outside the
+    # warn band is reported, outside the block band stops the publication
+    row_count_band_warn: tuple[float, float] = (0.8, 1.25)
+    row_count_band_block: tuple[float, float] = (0.5, 2.0)
 
 
 def _expand(value: str, where: str) -> str:
@@ -141,7 +151,8 @@ def _source(name: str, raw: dict, cfg_path: Path, default_tz: str) -> SourceConf
             columns[canonical] = src
         else:
             raise ConfigError(
-                f"{where}.columns.{canonical}: give a source column name or {{sql: <expression>}}, not {src!r}")
+                f"{where}.columns.{canonical}: give a source column name (1-128 characters, no double quote) "
+                f"or {{sql: <expression>}}, not {src!r}")
     pk = tuple(raw.get("primary_key") or contract.primary_key)
     for col in pk:
         if col not in contract.column_names:
@@ -151,7 +162,7 @@ def _source(name: str, raw: dict, cfg_path: Path, default_tz: str) -> SourceConf
         kind=kind,
         path=path,
         format=fmt,
-        timezone=str(raw.get("timezone", default_tz)),
+        timezone=_timezone(raw.get("timezone", default_tz), f"{where}.timezone"),
         columns=columns,
         primary_key=pk,
         encoding=encoding,
@@ -159,7 +170,69 @@ def _source(name: str, raw: dict, cfg_path: Path, default_tz: str) -> SourceConf
         sheet=str(sheet) if sheet is not None else None,
         postgres=postgres,
         max_quarantine_share=_share(raw.get("max_quarantine_share", 0.05), f"{where}.max_quarantine_share"),
+        **_freshness(raw.get("freshness", {}), kind, where),
     )
+
+
+# Days without a new record before the raw gate warns, per kind (sparse kinds get longer).
+DEFAULT_FRESHNESS_WARN_DAYS = {"campaigns": 45.0, "campaign_contacts": 45.0,
+                               "cancellation_sessions": 7.0, "memberships": 7.0, "invoices": 7.0,
+                               "survey_responses": 7.0, "tickets": 7.0}
+# The record time a source's freshness is measured on (kinds without one are not checked).
+FRESHNESS_COLUMN = {"customers": "registered_at", "orders": "ordered_at", "order_lines": "ordered_at",
+                    "events": "event_ts", "tickets": "opened_at", "survey_responses": "responded_at",
+                    "memberships": "started_at", "invoices": "attempted_at",
+                    "cancellation_sessions": "started_at", "campaigns": "launched_at",
+                    "campaign_contacts": "sent_at"}
+
+
+def _freshness(raw: object, kind: str, where: str) -> dict[str, float | None]:
+    """``freshness: {warn_after_days: N, error_after_days: M}`` (either may be null = not checked)."""
+    where = f"{where}.freshness"
+    if raw is None or kind not in FRESHNESS_COLUMN:
+        if raw and kind not in FRESHNESS_COLUMN:
+            raise ConfigError(f"{where}: {kind} records carry no timestamp, so freshness cannot be checked")
+        return {"freshness_warn_days": None, "freshness_error_days": None}
+    if not isinstance(raw, dict) or set(raw) - {"warn_after_days", "error_after_days"}:
+        raise ConfigError(f"{where}: give `{{warn_after_days: N, error_after_days: M}}` (days, or null)")
+    out: dict[str, float | None] = {}
+    for key, field_name, default in (("warn_after_days", "freshness_warn_days",
+                                      DEFAULT_FRESHNESS_WARN_DAYS.get(kind, 2.0)),
+                                     ("error_after_days", "freshness_error_days", None)):
+        value = raw.get(key, default)
+        if value is not None:
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise ConfigError(f"{where}.{key} must be a number of days or null, not {value!r}") from None
+            if value < 0:
+                raise ConfigError(f"{where}.{key} must be >= 0, not {value}")
+        out[field_name] = value
+    return out
+
+
+def _bands(raw: object, where: str) -> dict[str, tuple[float, float]]:
+    """``quality: {row_count_bands: {warn: [low, high], block: [low, high]}}``: factors of the last
+    publication's row count per mart."""
+    defaults = {"warn": (0.8, 1.25), "block": (0.5, 2.0)}
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict) or set(raw) - {"row_count_bands"}:
+        raise ConfigError(f"{where}: only `row_count_bands: {{warn: [low, high], block: [low, high]}}` is known")
+    bands = raw.get("row_count_bands") or {}
+    if not isinstance(bands, dict) or set(bands) - set(defaults):
+        raise ConfigError(f"{where}.row_count_bands: give `warn` and/or `block` as [low, high] factors")
+    out = {}
+    for name, default in defaults.items():
+        value = bands.get(name, default)
+        try:
+            low, high = (float(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}.row_count_bands.{name} must be [low, high], e.g. {list(default)}") from None
+        if not 0 <= low <= 1 <= high:
+            raise ConfigError(f"{where}.row_count_bands.{name}: need 0 <= low <= 1 <= high, not [{low}, {high}]")
+        out[f"row_count_band_{name}"] = (low, high)
+    return out
 
 
 def _share(value: object, where: str) -> float:
@@ -194,33 +267,104 @@ def _postgres(raw: object, where: str) -> PostgresConnector:
         raise ConfigError(f"{where}.dsn_env {raw['dsn_env']!r} is not an environment variable name")
     return PostgresConnector(
         dsn_env=raw.get("dsn_env"), dsn_secret=raw.get("dsn_secret"), table=table,
-        query=raw.get("query"), cursor=cursor, overlap_minutes=int(raw.get("overlap_minutes", 60)),
+        query=raw.get("query"), cursor=cursor, overlap_minutes=_minutes(raw.get("overlap_minutes", 60), where),
     )
 
 
-_FORBIDDEN_FUNCTIONS = {"getenv", "current_setting", "read_text", "read_blob", "query", "query_table",
-                        "postgres_query", "postgres_execute", "system"}
+def _minutes(value: object, where: str) -> int:
+    try:
+        minutes = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}.overlap_minutes must be a whole number of minutes, not {value!r}") from None
+    if minutes < 0:
+        raise ConfigError(f"{where}.overlap_minutes must be >= 0, not {minutes}")
+    return minutes
+
+
+@functools.lru_cache(maxsize=1)
+def _known_timezones() -> frozenset[str]:
+    import duckdb
+
+    with duckdb.connect() as con:
+        return frozenset(r[0] for r in con.execute("select name from pg_timezone_names()").fetchall())
+
+
+def _timezone(value: object, where: str) -> str:
+    """A timezone name reaches SQL (ingestion and dbt's business_timezone var): only known names pass."""
+    tz = str(value)
+    if tz not in _known_timezones():
+        raise ConfigError(f"{where} {tz!r} is not a known timezone; use an IANA name such as "
+                          "Asia/Shanghai, Europe/London or UTC")
+    return tz
+
+
+# Scalar functions that read the environment, settings, variables, secrets or the running query.
+_FORBIDDEN_FUNCTIONS = {"getenv", "current_setting", "getvariable", "current_query", "which_secret",
+                        "read_text", "read_blob", "query", "query_table", "postgres_query",
+                        "postgres_execute", "system"}
+_FORBIDDEN_CLASSES = {"SUBQUERY": "subqueries", "PARAMETER": "query parameters ($name, ?)",
+                      "STAR": "* or COLUMNS(...)"}
+
+
+@functools.lru_cache(maxsize=1)
+def _table_functions() -> frozenset[str]:
+    """Names DuckDB knows only as table functions (read_csv, glob, ...): never valid in a column."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        return frozenset(r[0].lower() for r in con.execute(
+            "select distinct function_name from duckdb_functions() "
+            "where function_type in ('table', 'table_macro', 'pragma') and function_name not in ("
+            "select function_name from duckdb_functions() where function_type in ('scalar', 'aggregate', 'macro'))"
+        ).fetchall())
+
+
+def _walk(node: object) -> Iterator[dict]:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
 
 
 def check_expression(expr: str, where: str) -> str:
     """Accept a column expression only if it is one scalar SQL expression over the source's columns:
-    no second statement, no subquery, no table or environment access. Raises :class:`ConfigError`."""
+    no second statement, no subquery, no parameter (the PII salt is one), no table, file or
+    environment access. DuckDB parses ``select (<expr>) from _src``; anything but exactly that
+    shape (e.g. ``x) , (y`` or ``1) from _src union select (2``) is refused.
+    Raises :class:`ConfigError`."""
     import json
 
     import duckdb
 
+    fix = 'write one scalar expression over the source\'s columns, e.g. {sql: "total - coalesce(discount, 0)"}'
     if ";" in expr:
-        raise ConfigError(f"{where}: an expression cannot contain ';'")
+        raise ConfigError(f"{where}: an expression cannot contain ';'; {fix}")
     with duckdb.connect() as con:
         ast = json.loads(con.execute("select json_serialize_sql(?)", [f"select ({expr}) from _src"]).fetchone()[0])
-    if ast.get("error") or len(ast.get("statements", [])) != 1:
-        raise ConfigError(f"{where}: {expr!r} is not a valid SQL expression ({ast.get('error_message', '')})")
-    text = json.dumps(ast["statements"][0]["node"]["select_list"])
-    if '"SUBQUERY"' in text or "TABLE_FUNCTION" in text:
-        raise ConfigError(f"{where}: {expr!r} may only use the source's columns (no subqueries)")
-    names = {m.lower() for m in re.findall(r'"function_name":\s*"([^"]+)"', text)}
-    if names & _FORBIDDEN_FUNCTIONS:
-        raise ConfigError(f"{where}: {expr!r} calls {sorted(names & _FORBIDDEN_FUNCTIONS)}, which is not allowed")
+    statements = ast.get("statements") or []
+    if ast.get("error") or len(statements) != 1:
+        raise ConfigError(f"{where}: {expr!r} is not a valid SQL expression ({ast.get('error_message', '')}); {fix}")
+    node = statements[0].get("node", {})
+    src = node.get("from_table") or {}
+    if (node.get("type") != "SELECT_NODE" or len(node.get("select_list", [])) != 1
+            or src.get("type") != "BASE_TABLE" or src.get("table_name") != "_src"
+            or any(node.get(k) for k in ("where_clause", "group_expressions", "group_sets", "having",
+                                          "qualify", "modifiers", "sample"))
+            or (node.get("cte_map") or {}).get("map")):
+        raise ConfigError(f"{where}: {expr!r} is not one SQL expression; {fix}")
+    parts = list(_walk(node["select_list"]))
+    bad = sorted({_FORBIDDEN_CLASSES[c] for p in parts if (c := p.get("class")) in _FORBIDDEN_CLASSES}
+                 | {"table functions" for p in parts if p.get("type") == "TABLE_FUNCTION"})
+    if bad:
+        raise ConfigError(f"{where}: {expr!r} may only use the source's columns (no {', '.join(bad)}); {fix}")
+    names = {str(p["function_name"]).lower() for p in parts if "function_name" in p}
+    banned = names & (_FORBIDDEN_FUNCTIONS | _table_functions())
+    if banned:
+        raise ConfigError(f"{where}: {expr!r} calls {sorted(banned)}, which is not allowed in a column "
+                          f"expression; {fix}")
     return expr
 
 
@@ -233,7 +377,7 @@ def load_config(path: Path | str) -> ProjectConfig:
         raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from exc
-    tz = str(raw.get("business_timezone", "Asia/Shanghai"))
+    tz = _timezone(raw.get("business_timezone", "Asia/Shanghai"), f"{cfg_path}: business_timezone")
     data_dir = Path(_expand(str(raw.get("data_dir", ".")), f"{cfg_path}: data_dir"))
     if not data_dir.is_absolute():
         data_dir = (cfg_path.parent / data_dir).resolve()
@@ -241,4 +385,4 @@ def load_config(path: Path | str) -> ProjectConfig:
     if not isinstance(sources_raw, dict) or not sources_raw:
         raise ConfigError(f"{cfg_path}: `sources:` must map source names to their settings")
     sources = [_source(n, s or {}, cfg_path, tz) for n, s in sources_raw.items()]
-    return ProjectConfig(cfg_path, data_dir, tz, sources)
+    return ProjectConfig(cfg_path, data_dir, tz, sources, **_bands(raw.get("quality"), f"{cfg_path}: quality"))

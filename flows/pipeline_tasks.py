@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,15 @@ from flows.ingest import (
     read_state,
 )
 from flows.publish import Publication, publish
+from flows.publish_postgres import (
+    PostgresPublication,
+    PostgresPublishError,
+    PostgresPublishFailed,
+    PostgresUnreachable,
+    masked_dsn,
+    publish_to_postgres,
+    redact,
+)
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
 
@@ -155,6 +165,68 @@ def publish_candidate(warehouse: Warehouse, candidate: Path, run_id: str, as_of:
     pub = publish(warehouse, candidate, run_id, as_of.isoformat(), gates)
     log.info("published %s (version %s): %s", pub.path, pub.version, pub.row_counts)
     return pub
+
+
+def _retry_pg_unreachable(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry the PostgreSQL publish only when the server was unreachable or the connection dropped:
+    a lock timeout, a dependent view or a data error would fail the same way again."""
+    try:
+        state.result()
+    except PostgresUnreachable:
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+@task(name="publish-postgres", retries=2, retry_delay_seconds=[5, 30],
+      retry_condition_fn=_retry_pg_unreachable, cache_policy=NO_CACHE)
+def publish_postgres_task(published: Path, dsn_env: str, run_id: str, version: str) -> PostgresPublication:
+    """Copy the just-published marts and their audit row to PostgreSQL in one transaction
+    (flows/publish_postgres.py). Takes the NAME of the environment variable holding the DSN, never
+    the DSN: Prefect stores task and flow parameters in its database and shows them in the UI."""
+    dsn = os.environ.get(dsn_env, "")
+    if not dsn:
+        raise PostgresPublishError(f"environment variable {dsn_env} (the PostgreSQL DSN to publish to) "
+                                   "is not set in the process running the flow")
+    log = get_run_logger()
+    pg = publish_to_postgres(published, dsn, run_id, version, log=log)
+    log.info("published %d marts to PostgreSQL %s, schema %s (version %s, replacing %s) in %.1fs",
+             len(pg.row_counts), pg.dsn, pg.schema, pg.version, pg.previous_version or "nothing", pg.seconds)
+    create_markdown_artifact(
+        key="postgres-publication", description=f"marts published to PostgreSQL {pg.dsn}, schema {pg.schema}",
+        markdown="| mart | rows |\n|---|---|\n" + "\n".join(f"| {pg.schema}.{t} | {n} |" for t, n in pg.row_counts.items()))
+    return pg
+
+
+def publish_postgres(pub: Publication, dsn_env: str) -> dict[str, Any]:
+    """Run publish-postgres after the DuckDB publication and return its outcome for the run summary.
+    A failure is returned, not raised: the run first finishes its DuckDB side (state committed),
+    then :func:`finish_with_postgres` fails it with the whole summary."""
+    dsn = os.environ.get(dsn_env, "")
+    shown = masked_dsn(dsn) if dsn else f"${dsn_env} (not set)"
+    try:
+        pg = publish_postgres_task(pub.path, dsn_env, pub.run_id, pub.version)
+    except Exception as exc:  # noqa: BLE001 - any failure: reported with the run summary
+        return {"published": False, "dsn": shown, "error": f"{type(exc).__name__}: {redact(str(exc), dsn)}"}
+    return {"published": True, "dsn": pg.dsn, "schema": pg.schema, "audit_table": pg.audit_table,
+            "version": pg.version, "previous_version": pg.previous_version, "marts": len(pg.row_counts),
+            "seconds": round(pg.seconds, 2)}
+
+
+def finish_with_postgres(postgres: dict[str, Any] | None, summary: dict[str, Any]) -> dict[str, Any]:
+    """The run's summary with the PostgreSQL outcome under ``postgres``; raises
+    :class:`PostgresPublishFailed` (carrying the summary) when that publish failed."""
+    if postgres is None:
+        return summary
+    summary["postgres"] = postgres
+    if not postgres["published"]:
+        raise PostgresPublishFailed(
+            f"version {summary['version']} was published to {summary['published']}, but publishing it to "
+            f"PostgreSQL {postgres['dsn']} failed: {postgres['error']}. The DuckDB publication stands; "
+            "PostgreSQL keeps its previous marts; the next run with --publish-postgres publishes again",
+            summary)
+    return summary
 
 
 def layer_row_counts(candidate: Path) -> dict[str, int]:

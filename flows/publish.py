@@ -135,6 +135,17 @@ def publish(
     return Publication(run_id, version, now, warehouse.published, version_dir, row_counts)
 
 
+def last_publication_row_counts(published: Path) -> dict[str, int]:
+    """Row count per mart of the publication in ``published`` (empty when there is none yet): the
+    reference of the marts gate's row-count bands."""
+    if not published.exists():
+        return {}
+    with duckdb.connect(str(published), read_only=True) as con:
+        row = con.execute(
+            "select row_counts from audit.publications order by published_at desc limit 1").fetchone()
+    return {str(k): int(v) for k, v in json.loads(row[0]).items()} if row and row[0] else {}
+
+
 def _prune_parquet(warehouse: Warehouse, keep: str) -> None:
     versions = sorted(
         d for d in warehouse.parquet_dir.iterdir() if d.is_dir() and not d.is_symlink()

@@ -23,12 +23,15 @@ from flows.churn_scoring import DBT_MODEL_INPUTS, create_ml_schema
 from flows.config import load_config
 from flows.pipeline_tasks import (
     dbt_build,
+    finish_with_postgres,
     fit_bgnbd,
     ingest_sources,
     layer_row_counts,
     publish_candidate,
+    publish_postgres,
     validate_layer,
 )
+from flows.publish import last_publication_row_counts
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
 
@@ -61,10 +64,15 @@ def retention_pipeline(
     as_of: date | None = None,
     full_refresh: bool = False,
     allow_generated_salt: bool = False,
+    publish_postgres_dsn_env: str | None = None,
 ) -> dict[str, Any]:
     """Ingest the configured sources, build and validate every layer, and publish the marts.
 
     ``full_refresh`` starts from an empty warehouse and reloads every source from scratch.
+    ``publish_postgres_dsn_env`` names an environment variable holding a PostgreSQL DSN (never the
+    DSN itself: flow parameters are stored by Prefect): the marts are then also published there, in
+    one transaction (flows/publish_postgres.py). If that fails the run fails; the DuckDB publication
+    stands, and the next run publishes to PostgreSQL again.
     """
     log = get_run_logger()
     settings = Settings()
@@ -83,8 +91,13 @@ def retention_pipeline(
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
 
         loads = ingest_sources(config, candidate, run_dir, run_id, as_of, wh.root, allow_generated_salt)
-        params = GateParams(as_of=as_of, configured_kinds=frozenset(s.kind for s in config.sources),
-                            max_quarantine_share={s.name: s.max_quarantine_share for s in config.sources})
+        params = GateParams(
+            as_of=as_of, configured_kinds=frozenset(s.kind for s in config.sources),
+            max_quarantine_share={s.name: s.max_quarantine_share for s in config.sources},
+            freshness=tuple((s.name, s.kind, s.freshness_warn_days, s.freshness_error_days) for s in config.sources),
+            previous_row_counts=last_publication_row_counts(wh.published),
+            row_count_band_warn=config.row_count_band_warn, row_count_band_block=config.row_count_band_block,
+        )
         dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone}
         gates = {"raw": validate_layer("raw", candidate, params, reports)}
         create_ml_schema(candidate)  # source ml exists (empty) before dbt runs, fitted or not
@@ -102,8 +115,10 @@ def retention_pipeline(
         pub = publish_candidate(wh, candidate, run_id, as_of, gate_summary)
         wh.commit_state(candidate, run_id)  # raw loads and ledgers of this run become the state
         wh.clear_stale_runs()
+        # after the DuckDB side is complete, still under the lock (the published file cannot change)
+        postgres = publish_postgres(pub, publish_postgres_dsn_env) if publish_postgres_dsn_env else None
 
-    return {
+    return finish_with_postgres(postgres, {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
         "published": str(pub.path),
@@ -119,4 +134,4 @@ def retention_pipeline(
         "mart_rows": pub.row_counts,
         "gates": gate_summary,
         "headline": _headline(pub.path),
-    }
+    })

@@ -13,7 +13,7 @@ import duckdb
 
 from flows.config import SourceConfig
 from flows.contracts import CONTRACTS, Column, Contract
-from flows.pii import pii_hash_sql
+from flows.pii import mask_text, pii_hash_sql
 from flows.readers import SourceError, lit, q
 
 
@@ -107,4 +107,8 @@ def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: 
     except duckdb.BinderException as exc:
         raise SourceError(f"source {src.name!r}: a column mapping does not fit the source's columns "
                           f"({', '.join(sorted(source_cols))}): {str(exc).splitlines()[0]}") from None
+    except duckdb.Error as exc:  # a {sql: ...} expression failed on a value, which may be a phone or email
+        raise SourceError(f"source {src.name!r}: a column expression failed: "
+                          f"{mask_text(str(exc).splitlines()[0])}. Make it total: try_cast(...) instead of "
+                          f"cast(...), try_strptime(...) instead of strptime(...)") from None
     return drift

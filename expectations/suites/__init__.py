@@ -24,6 +24,11 @@ class GateParams:
     # share of a load's rows that may be quarantined before the raw gate blocks, per source
     max_quarantine_share: dict[str, float] = field(default_factory=dict)
     default_max_quarantine_share: float = 0.05
+    # (source, kind, warn_after_days | None, error_after_days | None) per configured source
+    freshness: tuple[tuple[str, str, float | None, float | None], ...] = ()
+    # factors of the last publication's row count per mart: outside warn is reported, outside block stops
+    row_count_band_warn: tuple[float, float] = (0.8, 1.25)
+    row_count_band_block: tuple[float, float] = (0.5, 2.0)
 
     def expects_rows(self, kind: str) -> bool:
         return self.configured_kinds is None or kind in self.configured_kinds
@@ -31,13 +36,24 @@ class GateParams:
 
 @dataclass(frozen=True)
 class TableSuite:
+    """A suite validating one table — or, with ``query``, a derived relation computed at gate time
+    from the parameters and the tables present (``query(params, existing) -> SQL | None``; None
+    when there is nothing to check in this warehouse)."""
+
     schema: str
     table: str
     build: Callable[[GateParams], gx.ExpectationSuite]
+    query: Callable[[GateParams, set[str]], str | None] | None = None
 
     @property
     def relation(self) -> str:
         return f"{self.schema}.{self.table}"
+
+    def batch_query(self, params: GateParams, existing: set[str]) -> str | None:
+        """The SQL of the batch to validate, or None when this warehouse has nothing for it."""
+        if self.query is not None:
+            return self.query(params, existing)
+        return f"select * from {self.relation}" if self.relation in existing else None
 
 
 BLOCKING = {"severity": "blocking"}
@@ -54,10 +70,10 @@ def suite(name: str, *expectations: gx.expectations.Expectation) -> gx.Expectati
 
 
 def layer_suites(layer: str) -> list[TableSuite]:
-    from expectations.suites import churn, marts, raw, recall, risk, staging
+    from expectations.suites import churn, marts, quality, raw, recall, risk, staging
 
     return {
-        "raw": raw.SUITES,
-        "staging": staging.SUITES,
-        "marts": [*marts.SUITES, *churn.SUITES, *recall.SUITES, *risk.SUITES],
+        "raw": [*raw.SUITES, *quality.RAW_SUITES],
+        "staging": [*staging.SUITES, *quality.STAGING_SUITES],
+        "marts": [*marts.SUITES, *churn.SUITES, *recall.SUITES, *risk.SUITES, *quality.MARTS_SUITES],
     }[layer]

@@ -57,3 +57,99 @@ def test_gate_that_evaluates_nothing_fails(tmp_path: Path):
     assert result.evaluated == 0
     assert not result.passed
     assert "evaluated no expectations" in result.failure_message()
+
+
+def _demo_freshness(error_days: float | None = 3.0) -> tuple[tuple[str, str, float | None, float | None], ...]:
+    from flows.config import DEFAULT_FRESHNESS_WARN_DAYS, FRESHNESS_COLUMN
+
+    sources = yaml.safe_load(DEMO_CONFIG.read_text())["sources"]
+    return tuple((name, s["kind"], DEFAULT_FRESHNESS_WARN_DAYS.get(s["kind"], 2.0),
+                  error_days if s["kind"] in ("orders", "events") else None)
+                 for name, s in sources.items() if s["kind"] in FRESHNESS_COLUMN)
+
+
+def _outcome(result, table: str, severity: str):
+    (o,) = [o for o in result.outcomes if o.table == table and o.severity == severity
+            and o.expectation == "unexpected_rows_expectation"]
+    return o
+
+
+def test_source_freshness_is_measured_per_source_and_blocks_when_stale(built, tmp_path: Path):
+    """The sample ends on AS_OF: fresh then. Thirty days later the same data is stale: orders and
+    events (error_after_days 3) block, every measured source is at least warned about."""
+    from dataclasses import replace
+
+    db, _ = built
+    fresh = run_gate("raw", db, replace(params(), freshness=_demo_freshness()), tmp_path)
+    assert fresh.passed, fresh.failure_message()
+    assert not _outcome(fresh, "raw.source_freshness", "blocking").observed
+    late = replace(params(), as_of=date(2026, 1, 30), freshness=_demo_freshness())
+    stale = run_gate("raw", db, late, tmp_path / "late")
+    assert not stale.passed
+    (block,) = [o for o in stale.blocking_failures if o.table == "raw.source_freshness"]
+    assert {r["source"] for r in block.sample} == {"orders", "app_events"}
+    assert all(r["age_days"] > 3 for r in block.sample)
+    warned = _outcome(stale, "raw.source_freshness", "warning")
+    assert not warned.success and warned.observed >= 6  # orders, events, customers, tickets, surveys, ...
+    report = (tmp_path / "late" / "validation_raw.md").read_text()
+    assert "source_freshness" in report and "app_events" in report
+
+
+def test_row_count_bands_against_the_last_publication(built, tmp_path: Path):
+    from dataclasses import replace
+
+    db, _ = built
+    with duckdb.connect(str(db), read_only=True) as con:
+        counts = {t: con.execute(f"select count(*) from marts.{t}").fetchone()[0] for (t,) in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()}
+    same = run_gate("marts", db, replace(params(), previous_row_counts=counts), tmp_path)
+    assert same.passed, same.failure_message()
+    assert _outcome(same, "marts.row_count_bands", "warning").success
+
+    grown = dict(counts, fct_orders=round(counts["fct_orders"] / 1.1))  # 10 % more rows now: in both bands
+    assert run_gate("marts", db, replace(params(), previous_row_counts=grown), tmp_path).passed
+    shrunk = dict(counts, dim_customers=counts["dim_customers"] * 3)  # now a third of last time
+    result = run_gate("marts", db, replace(params(), previous_row_counts=shrunk), tmp_path)
+    assert not result.passed
+    (block,) = [o for o in result.blocking_failures if o.table == "marts.row_count_bands"]
+    assert block.sample == [{"mart": "dim_customers", "row_count": counts["dim_customers"],
+                             "previous_row_count": counts["dim_customers"] * 3}]
+    warn = dict(counts, fct_orders=round(counts["fct_orders"] / 1.4))  # 40 % more: warned, published
+    warned = run_gate("marts", db, replace(params(), previous_row_counts=warn), tmp_path)
+    assert warned.passed and [w.table for w in warned.warnings].count("marts.row_count_bands") == 1
+
+
+def test_revenue_reconciliation_across_layers_catches_a_changed_mart_amount(built, tmp_path: Path):
+    db, _ = built
+    bad = tmp_path / "bad.duckdb"
+    shutil.copy(db, bad)
+    with duckdb.connect(str(bad)) as con:
+        order_id, order_date = con.execute(
+            "select order_id, order_date from marts.fct_orders where is_qualifying and customer_id is not null "
+            "and ordered_at >= timestamp '2025-12-10' order by order_id limit 1").fetchone()
+        con.execute("update marts.fct_orders set net_amount = net_amount + 1 where order_id = ?", [order_id])
+    result = run_gate("marts", bad, params(), tmp_path)
+    assert not result.passed
+    failed = {(o.table, o.description) for o in result.blocking_failures}
+    assert ("marts.rpt_retention_rate_reconciliation",
+            "each period's revenue in the retention mart equals the attributed qualifying order revenue "
+            "of that period (fct_orders)") in failed
+    assert any("last 28 days" in d for _, d in failed)
+    (per_period,) = [o for o in result.blocking_failures if "each period" in (o.description or "")]
+    assert [str(r["period_start"]) for r in per_period.sample] == [order_date.replace(day=1).isoformat()]
+
+
+def test_a_gap_in_daily_orders_is_reported(built, tmp_path: Path):
+    """Orders of the last three days vanish from the raw layer (a missed export): the staging gate
+    warns about those days, naming them, and still passes (a warning, not a block)."""
+    db, _ = built
+    gap = tmp_path / db.name  # the same file name: dbt's staging views name their database
+    shutil.copy(db, gap)
+    with duckdb.connect(str(gap)) as con:
+        con.execute("delete from raw.orders where cast(ordered_at as date) >= date '2025-12-29'")
+    result = run_gate("staging", gap, params(), tmp_path)
+    assert result.passed, result.failure_message()
+    (daily,) = [w for w in result.warnings if w.table == "staging.stg_commerce__orders_daily"]
+    assert {str(r["day"]) for r in daily.sample} >= {"2025-12-29", "2025-12-30", "2025-12-31"}
+    clean = run_gate("staging", db, params(), tmp_path)
+    assert not [w for w in clean.warnings if w.table == "staging.stg_commerce__orders_daily"]
