@@ -13,7 +13,7 @@ import duckdb
 
 from flows.config import SourceConfig
 from flows.contracts import CONTRACTS, Column, Contract
-from flows.pii import mask_text, pii_hash_sql
+from flows.pii import mask_text, mask_text_sql, pii_hash_sql
 from flows.readers import SourceError, lit, q
 
 
@@ -76,8 +76,11 @@ def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: 
          else f"{_typed_expr(c, 'r_' + c.name, src.timezone)} as t_{c.name}")
         for c in contract.columns
     )
+    # Unmapped columns are kept as text for the drift report, with phones and emails masked: an
+    # unknown column may carry personal data, and raw values must never reach the warehouse.
     extra = (
-        "to_json(struct_pack(" + ", ".join(f"{q(d)} := {q(d)}" for d in drift) + "))"
+        "to_json(struct_pack(" + ", ".join(
+            f"{q(d)} := {mask_text_sql(f'cast({q(d)} as varchar)')}" for d in drift) + "))"
         if drift else "null::json"
     )
     checks = _checks(contract, src, as_of)

@@ -15,7 +15,7 @@ from flows.ingest import SourceError, ingest
 SALT = "unit-salt"
 
 CUSTOMERS_CSV = """crm_id,phone,email,member_card,registration_channel,registered_at,region,city_tier,updated_at,wechat_nickname
-C1,138-1234-5678, Li.Wei@Example.com ,M1,store,2024-01-01 08:00:00,Guangdong,1,2024-01-01 08:00:00,小李
+C1,138-1234-5678, Li.Wei@Example.com ,M1,store,2024-01-01 08:00:00,Guangdong,1,2024-01-01 08:00:00,小李 13812345678 li@qq.com
 C2,13900001111,,,app,2024-02-30 10:00:00,Beijing,1,,
 C3,13700002222,wang@qq.com
 C4,+86 136 0000 3333,,,mini_program,2024-03-01 00:30:00,Shanghai,1,,阿王
@@ -99,6 +99,9 @@ def test_duplicate_key_keeps_the_last_row_and_extra_columns_are_kept(loaded):
     extra = con.execute("select _extra from raw.customers where crm_id = 'C5'").fetchone()[0]
     assert json.loads(extra) == {"wechat_nickname": "new"}
     assert results["crm"].schema_drift == ["wechat_nickname"]
+    # an unmapped column may carry personal data: phones and emails in it are masked
+    extra = con.execute("select _extra from raw.customers where crm_id = 'C1'").fetchone()[0]
+    assert json.loads(extra) == {"wechat_nickname": "小李 <phone> <email>"}
 
 
 def test_timestamps_become_utc(loaded):
