@@ -58,10 +58,13 @@ def run_dbt(
     proc = subprocess.Popen(cmd, cwd=project_dir, env=child_env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
     tail: list[str] = []
+    no_space = ""  # a full disk makes dbt crash in its logging: its tail then hides the cause
     assert proc.stdout is not None
     for line in proc.stdout:
         line = line.rstrip()
         tail = (tail + [line])[-40:]
+        if not no_space and "No space left on device" in line:
+            no_space = line.strip()
         if on_line:
             on_line(line)
         elif any(k in line for k in ("ERROR", "FAIL", "WARN", "Finished running", "Done.")):
@@ -80,5 +83,7 @@ def run_dbt(
             + (f" ({r['failures']} failing rows)" if r.get("failures") else "")
             for r in failed
         ) or "\n".join("  " + t for t in tail[-15:])
+        if no_space and no_space not in detail:
+            detail = f"  {no_space}\n{detail}"
         raise DbtFailed(f"dbt {' '.join(args)} failed (exit {code}):\n{detail}")
     return DbtRunSummary(cmd, results, elapsed)

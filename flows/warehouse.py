@@ -82,8 +82,16 @@ class Warehouse:
             for d in sorted(self.runs_dir.iterdir()):
                 shutil.rmtree(d, ignore_errors=True)
                 removed.append(d.name)
-        for tmp in [*self.root.glob(".liucun.duckdb.*.tmp*"), *self.root.glob(".state.*.tmp*")]:
+        for tmp in [*self.root.glob(".liucun.duckdb.*.tmp*"), *self.root.glob(".state.*.tmp*"),
+                    *self.parquet_dir.glob(".current.*"), *self.parquet_dir.glob(".CURRENT.*")]:
             tmp.unlink(missing_ok=True)
+        # Parquet folders of those runs (version "<time>-<run_id[:8]>") that never became current,
+        # e.g. half-written when the run died: readers globbing parquet/ must not find them.
+        live = os.readlink(self.parquet_dir / "current") if (self.parquet_dir / "current").is_symlink() else None
+        for run_id in removed:
+            for d in self.parquet_dir.glob(f"*-{run_id[:8]}"):
+                if d.name != live and d.is_dir() and not d.is_symlink():
+                    shutil.rmtree(d, ignore_errors=True)
         return removed
 
     def start_candidate(self, run_id: str, full_refresh: bool) -> Path:
