@@ -65,9 +65,23 @@ intervals as (
     select
         *,
         churn_rate_exposed / nullif(churn_rate_unexposed, 0) as lift,
+        -- Katz log interval of the lift (risk ratio) on the raw counts; none when a group has no churn
+        case when exposed_churned > 0 and unexposed_churned > 0 then sqrt(
+            1.0 / exposed_churned - 1.0 / exposed + 1.0 / unexposed_churned - 1.0 / unexposed)
+        end as log_lift_se,
         exp(ln(odds_ratio) - {{ z }} * log_odds_ratio_se) as odds_ratio_ci_lower,
         exp(ln(odds_ratio) + {{ z }} * log_odds_ratio_se) as odds_ratio_ci_upper
     from measured
+
+),
+
+lifted as (
+
+    select
+        *,
+        exp(ln(lift) - {{ z }} * log_lift_se) as lift_ci_lower,
+        exp(ln(lift) + {{ z }} * log_lift_se) as lift_ci_upper
+    from intervals
 
 ),
 
@@ -78,7 +92,7 @@ ranked as (
         case when is_ranked then row_number() over (
             partition by is_ranked order by odds_ratio desc, odds_ratio_ci_lower desc, driver
         ) end as driver_rank
-    from intervals
+    from lifted
 
 ),
 
@@ -105,6 +119,8 @@ final as (
         cast(round(cast(churn_rate_exposed as decimal(38, 12)), 9) as double precision) as churn_rate_exposed,
         cast(round(cast(churn_rate_unexposed as decimal(38, 12)), 9) as double precision) as churn_rate_unexposed,
         cast(round(cast(lift as decimal(38, 12)), 9) as double precision) as lift,
+        cast(round(cast(lift_ci_lower as decimal(38, 12)), 9) as double precision) as lift_ci_lower,
+        cast(round(cast(lift_ci_upper as decimal(38, 12)), 9) as double precision) as lift_ci_upper,
         cast(round(cast(odds_ratio as decimal(38, 12)), 9) as double precision) as odds_ratio,
         cast(round(cast(log_odds_ratio_se as decimal(38, 12)), 9) as double precision) as log_odds_ratio_se,
         cast(round(cast(odds_ratio_ci_lower as decimal(38, 12)), 9) as double precision) as odds_ratio_ci_lower,
