@@ -9,7 +9,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: setup demo test test-unit test-integration test-e2e lint docs clean serve
+.PHONY: bench setup demo test test-unit test-integration test-e2e lint docs clean serve
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,6 +38,10 @@ test-integration: setup
 
 test-e2e: setup
 	$(VENV)/bin/python -m pytest tests/e2e
+
+## bench: ingest + dbt build + BG/NBD fit at the demo size and 10x (seconds and ratios; slow)
+bench: setup
+	$(VENV)/bin/python -m tests.benchmarks.bench_build --scale 1 --scale 10
 
 lint: setup
 	$(VENV)/bin/ruff check flows expectations tests

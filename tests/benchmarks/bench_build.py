@@ -19,14 +19,13 @@ from datetime import date
 from pathlib import Path
 
 FAMILIES = {
-    "identity": ("int_identifier", "int_identity", "int_customer_identifiers", "dim_customers",
-                 "rpt_identity"),
+    "identity": ("int_identifier", "dim_customers", "rpt_identity"),
     "retention + lifecycle": ("fct_customer_periods", "rpt_retention_rate", "rpt_cohort_retention",
                               "rpt_activity_lifecycle", "fct_customer_lifecycle", "rpt_lifecycle",
-                              "int_customer_activity", "int_periods"),
+                              "int_customer_activity", "int_customer_segments", "int_periods",
+                              "int_retention_period_counts"),
     "churn (events, drivers)": ("fct_churn_events", "rpt_churn_drivers", "int_churn"),
-    "cancellation + recall": ("rpt_cancellation_flow", "fct_recall_contacts", "rpt_recall_roi", "int_recall",
-                              "int_cancellation"),
+    "cancellation + recall": ("rpt_cancellation_flow", "fct_recall_contacts", "rpt_recall_roi", "int_recall"),
     "churn risk": ("fct_churn_risk", "int_customer_rfm"),
 }
 END = date(2026, 10, 31)
