@@ -100,6 +100,7 @@ class ProjectConfig:
     # warn band is reported, outside the block band stops the publication
     row_count_band_warn: tuple[float, float] = (0.8, 1.25)
     row_count_band_block: tuple[float, float] = (0.5, 2.0)
+    row_count_band_min_rows: int = 50  # marts that had fewer rows last time are not banded
 
 
 def _expand(value: str, where: str) -> str:
@@ -211,7 +212,7 @@ def _freshness(raw: object, kind: str, where: str) -> dict[str, float | None]:
     return out
 
 
-def _bands(raw: object, where: str) -> dict[str, tuple[float, float]]:
+def _bands(raw: object, where: str) -> dict:
     """``quality: {row_count_bands: {warn: [low, high], block: [low, high]}}``: factors of the last
     publication's row count per mart."""
     defaults = {"warn": (0.8, 1.25), "block": (0.5, 2.0)}
@@ -220,9 +221,14 @@ def _bands(raw: object, where: str) -> dict[str, tuple[float, float]]:
     if not isinstance(raw, dict) or set(raw) - {"row_count_bands"}:
         raise ConfigError(f"{where}: only `row_count_bands: {{warn: [low, high], block: [low, high]}}` is known")
     bands = raw.get("row_count_bands") or {}
-    if not isinstance(bands, dict) or set(bands) - set(defaults):
-        raise ConfigError(f"{where}.row_count_bands: give `warn` and/or `block` as [low, high] factors")
-    out = {}
+    if not isinstance(bands, dict) or set(bands) - {*defaults, "min_rows"}:
+        raise ConfigError(f"{where}.row_count_bands: give `warn` and/or `block` as [low, high] factors, "
+                          "and optionally `min_rows`")
+    out: dict = {}
+    min_rows = bands.get("min_rows", 50)
+    if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 0:
+        raise ConfigError(f"{where}.row_count_bands.min_rows must be a whole number >= 0, not {min_rows!r}")
+    out["row_count_band_min_rows"] = min_rows
     for name, default in defaults.items():
         value = bands.get(name, default)
         try:

@@ -97,6 +97,7 @@ def retention_pipeline(
             freshness=tuple((s.name, s.kind, s.freshness_warn_days, s.freshness_error_days) for s in config.sources),
             previous_row_counts=last_publication_row_counts(wh.published),
             row_count_band_warn=config.row_count_band_warn, row_count_band_block=config.row_count_band_block,
+            row_count_band_min_rows=config.row_count_band_min_rows,
         )
         dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone}
         gates = {"raw": validate_layer("raw", candidate, params, reports)}

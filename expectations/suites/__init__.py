@@ -29,6 +29,7 @@ class GateParams:
     # factors of the last publication's row count per mart: outside warn is reported, outside block stops
     row_count_band_warn: tuple[float, float] = (0.8, 1.25)
     row_count_band_block: tuple[float, float] = (0.5, 2.0)
+    row_count_band_min_rows: int = 50  # marts smaller than this last time are not banded (too noisy)
 
     def expects_rows(self, kind: str) -> bool:
         return self.configured_kinds is None or kind in self.configured_kinds

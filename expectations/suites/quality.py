@@ -4,7 +4,8 @@ publication, so they are computed at gate time from the parameters.
 - ``raw.source_freshness``: per configured source, the newest record against the as-of date
   (``freshness: {warn_after_days, error_after_days}`` per source in liucun.yml).
 - ``marts.row_count_bands``: every mart's row count against the last publication's
-  (``quality.row_count_bands``: outside ``warn`` is reported, outside ``block`` stops publishing).
+  (``quality.row_count_bands``: outside ``warn`` is reported, outside ``block`` stops publishing;
+  marts that had fewer than ``min_rows`` rows, default 50, are too small for a factor band).
 - Distributions: daily order counts of the last week against the four weeks before, the latest
   complete month's revenue against the three before, and null shares of key columns.
 - Reconciliation across layers for the same window: mart order revenue per retention period, and
@@ -75,7 +76,7 @@ def row_count_query(params: GateParams, existing: set[str]) -> str | None:
         f"select '{table}' as mart, (select count(*) from marts.{table}) as row_count, "
         f"{int(previous)} as previous_row_count"
         for table, previous in sorted(params.previous_row_counts.items())
-        if f"marts.{table}" in existing and table.isidentifier()
+        if f"marts.{table}" in existing and table.isidentifier() and previous >= params.row_count_band_min_rows
     ]
     return " union all ".join(parts) if parts else None
 
