@@ -123,16 +123,45 @@ def publish(
     os.replace(tmp, warehouse.published)  # the atomic publish
     fsync_path(warehouse.root)
 
-    link_tmp = warehouse.parquet_dir / f".current.{run_id}"
+    _switch_parquet(warehouse, version, run_id)
+    _prune_parquet(warehouse, keep=version)
+    return Publication(run_id, version, now, warehouse.published, version_dir, row_counts)
+
+
+def _switch_parquet(warehouse: Warehouse, version: str, tag: str) -> None:
+    """Point ``parquet/current`` (symlink) and ``parquet/CURRENT`` at ``version``, each by rename."""
+    link_tmp = warehouse.parquet_dir / f".current.{tag}"
     link_tmp.unlink(missing_ok=True)
     link_tmp.symlink_to(version, target_is_directory=True)
     os.replace(link_tmp, warehouse.parquet_dir / "current")
-    pointer_tmp = warehouse.parquet_dir / f".CURRENT.{run_id}"
+    pointer_tmp = warehouse.parquet_dir / f".CURRENT.{tag}"
     pointer_tmp.write_text(version + "\n")
     os.replace(pointer_tmp, warehouse.parquet_dir / "CURRENT")
     fsync_path(warehouse.parquet_dir)
-    _prune_parquet(warehouse, keep=version)
-    return Publication(run_id, version, now, warehouse.published, version_dir, row_counts)
+
+
+def align_parquet_with_published(warehouse: Warehouse) -> str | None:
+    """After a run died between replacing ``liucun.duckdb`` and switching the Parquet pointer, the
+    DuckDB file holds the new marts and ``parquet/current`` the old ones. The new version folder
+    was complete (written and fsynced before the rename), so point Parquet at it: both readers then
+    agree again, even if the next run fails. Returns the version switched to, or None when the two
+    already agree (or there is nothing to align). Call under the run lock."""
+    if not warehouse.published.exists():
+        return None
+    with duckdb.connect(str(warehouse.published), read_only=True) as con:
+        row = con.execute(
+            "select version, row_counts from audit.publications order by published_at desc limit 1").fetchone()
+    if row is None:
+        return None
+    version, marts = row[0], json.loads(row[1] or "{}")
+    pointer = warehouse.parquet_dir / "CURRENT"
+    if pointer.exists() and pointer.read_text().strip() == version:
+        return None
+    folder = warehouse.parquet_dir / version
+    if not folder.is_dir() or not marts or any(not (folder / f"{t}.parquet").is_file() for t in marts):
+        return None  # not complete: leave the pointer; the next publication replaces both
+    _switch_parquet(warehouse, version, "align")
+    return version
 
 
 def last_publication_row_counts(published: Path) -> dict[str, int]:

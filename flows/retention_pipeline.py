@@ -31,7 +31,7 @@ from flows.pipeline_tasks import (
     publish_postgres,
     validate_layer,
 )
-from flows.publish import last_publication_row_counts
+from flows.publish import align_parquet_with_published, last_publication_row_counts
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
 
@@ -81,6 +81,10 @@ def retention_pipeline(
     as_of = as_of or date.today()
     run_id = str(flow_run.id or uuid.uuid4())
     with wh.lock():
+        aligned = align_parquet_with_published(wh)  # before clearing: it may keep a dead run's folder
+        if aligned:
+            log.warning("parquet/current pointed at an older version than liucun.duckdb (a run died "
+                        "mid-publish); switched it to %s", aligned)
         stale = wh.clear_stale_runs()
         if stale:
             log.info("removed %d leftover candidate(s) of earlier runs that did not finish", len(stale))

@@ -263,9 +263,16 @@ def test_killed_while_publishing_leaves_a_complete_publication_and_recovers(
     assert (wh / "state.duckdb").stat().st_ino == state_inode
     assert any((wh / ".runs").iterdir()), "the killed run left its candidate behind"
 
+    with duckdb.connect(str(wh / "liucun.duckdb"), read_only=True) as con:
+        published_version = con.execute(
+            "select version from audit.publications order by published_at desc limit 1").fetchone()[0]
+    pointer_behind = (wh / "parquet" / "CURRENT").read_text().strip() != published_version
+
     again = _liucun(_demo_from(published_once / "src_second", wh), _env(published_once))
     assert again.returncode == 0, again.stderr[-3000:]
     assert "leftover candidate" in again.stdout + again.stderr
+    # DuckDB already had the new marts while Parquet still pointed at the old: realigned first
+    assert ("parquet/current pointed at an older version" in again.stdout + again.stderr) == pointer_behind
     pubs_after = _assert_complete_publication(wh)
     assert len(pubs_after) == len(pubs) + 1
     assert not list(wh.glob(".liucun.duckdb.*")) and not list(wh.glob(".state.*"))
