@@ -18,16 +18,13 @@ with id_map as (
 tickets as (
 
     select
-        coalesce(by_crm.customer_id, by_phone.customer_id) as customer_id,
+        {{ liucun.customer_id_from(['crm_id', 'phone']) }} as customer_id,
         tickets.category,
         {{ liucun.to_business_date('tickets.opened_at') }} as opened_on,
         {{ liucun.to_business_date('coalesce(tickets.resolved_at, tickets.opened_at)') }} as rated_on,
         tickets.satisfaction_score
     from {{ ref('stg_service__tickets') }} as tickets
-    left join id_map as by_crm
-        on by_crm.identifier_type = 'crm_id' and by_crm.identifier_value = tickets.crm_id
-    left join id_map as by_phone
-        on by_phone.identifier_type = 'phone' and by_phone.identifier_value = tickets.phone_hash
+    {{ liucun.customer_joins('tickets', 'id_map', ['crm_id', 'phone']) }}
 
 ),
 

@@ -49,20 +49,14 @@ mapped as (
         contacts.coupon_code,
         contacts.redeemed_at,
         contacts.redeemed_order_id,
-        coalesce(by_crm.customer_id, by_phone.customer_id, by_unionid.customer_id) as customer_id,
+        {{ liucun.customer_id_from(['crm_id', 'phone', 'wechat_unionid']) }} as customer_id,
         case
             when by_crm.customer_id is not null then 'crm_id'
             when by_phone.customer_id is not null then 'phone'
             when by_unionid.customer_id is not null then 'wechat_unionid'
         end as identified_by
     from contacts
-    left join id_map as by_crm
-        on by_crm.identifier_type = 'crm_id' and by_crm.identifier_value = contacts.crm_id
-    left join id_map as by_phone
-        on by_phone.identifier_type = 'phone' and by_phone.identifier_value = contacts.phone_hash
-    left join id_map as by_unionid
-        on by_unionid.identifier_type = 'wechat_unionid'
-        and by_unionid.identifier_value = contacts.wechat_unionid
+    {{ liucun.customer_joins('contacts', 'id_map', ['crm_id', 'phone', 'wechat_unionid']) }}
 
 ),
 
@@ -103,12 +97,9 @@ tickets_mapped as (
     select
         tickets.ticket_id,
         tickets.opened_at,
-        coalesce(by_crm.customer_id, by_phone.customer_id) as customer_id
+        {{ liucun.customer_id_from(['crm_id', 'phone']) }} as customer_id
     from tickets
-    left join id_map as by_crm
-        on by_crm.identifier_type = 'crm_id' and by_crm.identifier_value = tickets.crm_id
-    left join id_map as by_phone
-        on by_phone.identifier_type = 'phone' and by_phone.identifier_value = tickets.phone_hash
+    {{ liucun.customer_joins('tickets', 'id_map', ['crm_id', 'phone']) }}
 
 ),
 

@@ -131,16 +131,13 @@ customer_events as (
 customer_tickets as (
 
     select
-        coalesce(by_crm.customer_id, by_phone.customer_id) as customer_id,
+        {{ liucun.customer_id_from(['crm_id', 'phone']) }} as customer_id,
         tickets.opened_at,
         tickets.resolved_at,
         tickets.satisfaction_score,
         {{ liucun.to_business_date('tickets.opened_at') }} as opened_on
     from tickets
-    left join id_map as by_crm
-        on by_crm.identifier_type = 'crm_id' and by_crm.identifier_value = tickets.crm_id
-    left join id_map as by_phone
-        on by_phone.identifier_type = 'phone' and by_phone.identifier_value = tickets.phone_hash
+    {{ liucun.customer_joins('tickets', 'id_map', ['crm_id', 'phone']) }}
     where {{ liucun.to_business_date('tickets.opened_at') }} <= {{ as_of }}
 
 ),
