@@ -95,14 +95,7 @@ def retention_pipeline(
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
 
         loads = ingest_sources(config, candidate, run_dir, run_id, as_of, wh.root, allow_generated_salt)
-        params = GateParams(
-            as_of=as_of, configured_kinds=frozenset(s.kind for s in config.sources),
-            max_quarantine_share={s.name: s.max_quarantine_share for s in config.sources},
-            freshness=tuple((s.name, s.kind, s.freshness_warn_days, s.freshness_error_days) for s in config.sources),
-            previous_row_counts=last_publication_row_counts(wh.published),
-            row_count_band_warn=config.row_count_band_warn, row_count_band_block=config.row_count_band_block,
-            row_count_band_min_rows=config.row_count_band_min_rows,
-        )
+        params = GateParams.from_config(config, as_of, last_publication_row_counts(wh.published))
         dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone}
         gates = {"raw": validate_layer("raw", candidate, params, reports)}
         create_ml_schema(candidate)  # source ml exists (empty) before dbt runs, fitted or not

@@ -13,6 +13,8 @@ from datetime import date
 
 import great_expectations as gx
 
+from flows.config import ProjectConfig
+
 
 @dataclass(frozen=True)
 class GateParams:
@@ -31,20 +33,35 @@ class GateParams:
     row_count_band_block: tuple[float, float] = (0.5, 2.0)
     row_count_band_min_rows: int = 50  # marts smaller than this last time are not banded (too noisy)
 
+    @classmethod
+    def from_config(cls, config: ProjectConfig, as_of: date,
+                    previous_row_counts: dict[str, int] | None = None) -> GateParams:
+        """The gates' parameters for a run of ``config`` (sources, freshness, bands)."""
+        return cls(
+            as_of=as_of, configured_kinds=frozenset(s.kind for s in config.sources),
+            max_quarantine_share={s.name: s.max_quarantine_share for s in config.sources},
+            freshness=tuple((s.name, s.kind, s.freshness_warn_days, s.freshness_error_days) for s in config.sources),
+            previous_row_counts=previous_row_counts or {},
+            row_count_band_warn=config.row_count_band_warn, row_count_band_block=config.row_count_band_block,
+            row_count_band_min_rows=config.row_count_band_min_rows,
+        )
+
     def expects_rows(self, kind: str) -> bool:
         return self.configured_kinds is None or kind in self.configured_kinds
 
 
 @dataclass(frozen=True)
 class TableSuite:
-    """A suite validating one table — or, with ``query``, a derived relation computed at gate time
-    from the parameters and the tables present (``query(params, existing) -> SQL | None``; None
-    when there is nothing to check in this warehouse)."""
+    """A suite validating one table. ``schema.table`` names the suite (and the report's rows); the
+    batch is ``reads`` (default: that same table), or, with ``query``, a derived relation computed
+    at gate time from the parameters and the tables present (``query(params, existing) -> SQL |
+    None``; None when there is nothing to check in this warehouse)."""
 
     schema: str
     table: str
     build: Callable[[GateParams], gx.ExpectationSuite]
     query: Callable[[GateParams, set[str]], str | None] | None = None
+    reads: str | None = None
 
     @property
     def relation(self) -> str:
@@ -54,7 +71,8 @@ class TableSuite:
         """The SQL of the batch to validate, or None when this warehouse has nothing for it."""
         if self.query is not None:
             return self.query(params, existing)
-        return f"select * from {self.relation}" if self.relation in existing else None
+        source = self.reads or self.relation
+        return f"select * from {source}" if source in existing else None
 
 
 BLOCKING = {"severity": "blocking"}

@@ -188,21 +188,14 @@ def build_revenue_reconciliation_suite(params: GateParams) -> gx.ExpectationSuit
     )
 
 
-def _if_present(relation: str):
-    def query(params: GateParams, existing: set[str]) -> str | None:
-        return f"select * from {relation}" if relation in existing else None
-    return query
-
-
 RAW_SUITES = [TableSuite("raw", "source_freshness", build_source_freshness_suite, freshness_query)]
 STAGING_SUITES = [
     TableSuite("staging", "stg_commerce__orders_daily", build_daily_orders_suite,
-               _if_present("staging.stg_commerce__orders")),
+               reads="staging.stg_commerce__orders"),
 ]
 MARTS_SUITES = [
     TableSuite("marts", "row_count_bands", build_row_count_bands_suite, row_count_query),
-    TableSuite("marts", "fct_orders_distribution", build_revenue_distribution_suite,
-               _if_present("marts.fct_orders")),
+    TableSuite("marts", "fct_orders_distribution", build_revenue_distribution_suite, reads="marts.fct_orders"),
     TableSuite("marts", "rpt_retention_rate_reconciliation", build_revenue_reconciliation_suite,
-               _if_present("marts.rpt_retention_rate")),
+               reads="marts.rpt_retention_rate"),
 ]

@@ -59,13 +59,13 @@ def test_gate_that_evaluates_nothing_fails(tmp_path: Path):
     assert "evaluated no expectations" in result.failure_message()
 
 
-def _demo_freshness(error_days: float | None = 3.0) -> tuple[tuple[str, str, float | None, float | None], ...]:
-    from flows.config import DEFAULT_FRESHNESS_WARN_DAYS, FRESHNESS_COLUMN
+def _demo_freshness(monkeypatch) -> tuple[tuple[str, str, float | None, float | None], ...]:
+    """The demo config's freshness thresholds, as the pipeline passes them (orders and events block
+    after 3 days)."""
+    from flows.config import load_config
 
-    sources = yaml.safe_load(DEMO_CONFIG.read_text())["sources"]
-    return tuple((name, s["kind"], DEFAULT_FRESHNESS_WARN_DAYS.get(s["kind"], 2.0),
-                  error_days if s["kind"] in ("orders", "events") else None)
-                 for name, s in sources.items() if s["kind"] in FRESHNESS_COLUMN)
+    monkeypatch.setenv("LIUCUN_DATA_DIR", "/nonexistent")  # only the thresholds are read
+    return GateParams.from_config(load_config(DEMO_CONFIG), AS_OF).freshness
 
 
 def _outcome(result, table: str, severity: str):
@@ -74,16 +74,17 @@ def _outcome(result, table: str, severity: str):
     return o
 
 
-def test_source_freshness_is_measured_per_source_and_blocks_when_stale(built, tmp_path: Path):
+def test_source_freshness_is_measured_per_source_and_blocks_when_stale(built, tmp_path: Path, monkeypatch):
     """The sample ends on AS_OF: fresh then. Thirty days later the same data is stale: orders and
     events (error_after_days 3) block, every measured source is at least warned about."""
     from dataclasses import replace
 
     db, _ = built
-    fresh = run_gate("raw", db, replace(params(), freshness=_demo_freshness()), tmp_path)
+    freshness = _demo_freshness(monkeypatch)
+    fresh = run_gate("raw", db, replace(params(), freshness=freshness), tmp_path)
     assert fresh.passed, fresh.failure_message()
     assert not _outcome(fresh, "raw.source_freshness", "blocking").observed
-    late = replace(params(), as_of=date(2026, 1, 30), freshness=_demo_freshness())
+    late = replace(params(), as_of=date(2026, 1, 30), freshness=freshness)
     stale = run_gate("raw", db, late, tmp_path / "late")
     assert not stale.passed
     (block,) = [o for o in stale.blocking_failures if o.table == "raw.source_freshness"]
