@@ -36,17 +36,15 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _last_publication(warehouse: Path) -> str:
+    from flows.publish import latest_publication
+
     published = warehouse / "liucun.duckdb"
     if not published.exists():
         return "there is no earlier publication"
-    import duckdb
-
     try:
-        with duckdb.connect(str(published), read_only=True) as con:
-            row = con.execute(
-                "select version, published_at from audit.publications order by published_at desc limit 1"
-            ).fetchone()
-        return f"the last publication (version {row[0]}, {row[1]:%Y-%m-%d %H:%M} UTC) is unchanged" if row else ""
+        last = latest_publication(published)
+        return (f"the last publication (version {last.version}, {last.published_at:%Y-%m-%d %H:%M} UTC) "
+                "is unchanged") if last else ""
     except Exception as exc:  # noqa: BLE001
         return f"the published file could not be read: {exc}"
 

@@ -146,14 +146,10 @@ def align_parquet_with_published(warehouse: Warehouse) -> str | None:
     was complete (written and fsynced before the rename), so point Parquet at it: both readers then
     agree again, even if the next run fails. Returns the version switched to, or None when the two
     already agree (or there is nothing to align). Call under the run lock."""
-    if not warehouse.published.exists():
+    last = latest_publication(warehouse.published)
+    if last is None:
         return None
-    with duckdb.connect(str(warehouse.published), read_only=True) as con:
-        row = con.execute(
-            "select version, row_counts from audit.publications order by published_at desc limit 1").fetchone()
-    if row is None:
-        return None
-    version, marts = row[0], json.loads(row[1] or "{}")
+    version, marts = last.version, last.row_counts
     pointer = warehouse.parquet_dir / "CURRENT"
     if pointer.exists() and pointer.read_text().strip() == version:
         return None
@@ -164,15 +160,32 @@ def align_parquet_with_published(warehouse: Warehouse) -> str | None:
     return version
 
 
+@dataclass(frozen=True)
+class PublishedVersion:
+    """The newest row of ``audit.publications`` in a published file."""
+
+    version: str
+    published_at: datetime
+    row_counts: dict[str, int]
+
+
+def latest_publication(published: Path) -> PublishedVersion | None:
+    """What ``published`` holds now (None when nothing was published yet)."""
+    if not published.exists():
+        return None
+    with duckdb.connect(str(published), read_only=True) as con:
+        row = con.execute("select version, published_at, row_counts from audit.publications "
+                          "order by published_at desc limit 1").fetchone()
+    if row is None:
+        return None
+    return PublishedVersion(row[0], row[1], {str(k): int(v) for k, v in json.loads(row[2] or "{}").items()})
+
+
 def last_publication_row_counts(published: Path) -> dict[str, int]:
     """Row count per mart of the publication in ``published`` (empty when there is none yet): the
     reference of the marts gate's row-count bands."""
-    if not published.exists():
-        return {}
-    with duckdb.connect(str(published), read_only=True) as con:
-        row = con.execute(
-            "select row_counts from audit.publications order by published_at desc limit 1").fetchone()
-    return {str(k): int(v) for k, v in json.loads(row[0]).items()} if row and row[0] else {}
+    last = latest_publication(published)
+    return last.row_counts if last else {}
 
 
 def _prune_parquet(warehouse: Warehouse, keep: str) -> None:
