@@ -48,6 +48,15 @@ class BgNbdFit:
     message: str
 
 
+def _theta(params: BgNbdParams) -> FloatArray:
+    return np.log([params.r, params.alpha, params.a, params.b])
+
+
+def _params(theta: FloatArray) -> BgNbdParams:
+    r, alpha, a, b = (float(v) for v in np.exp(theta))
+    return BgNbdParams(r=r, alpha=alpha, a=a, b=b)
+
+
 def _arrays(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> tuple[FloatArray, FloatArray, FloatArray]:
     xs, txs, Ts = (np.asarray(v, dtype=np.float64) for v in (x, t_x, T))
     if xs.shape != txs.shape or xs.shape != Ts.shape:
@@ -115,16 +124,15 @@ def fit(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, *, initial: BgNbdParams | No
         return val if np.isfinite(val) else 1e300
 
     start = initial or BgNbdParams(r=1.0, alpha=scale, a=1.0, b=1.0)
-    theta0 = np.log([start.r, start.alpha, start.a, start.b])
+    theta0 = _theta(start)
     bounds = [(-20.0, 20.0)] * 4
     res = minimize(nll, theta0, method="L-BFGS-B", bounds=bounds,
                    options={"maxiter": max_iter, "ftol": tol * 1e-3, "gtol": 1e-9})
     polish = minimize(nll, res.x, method="Nelder-Mead",
                       options={"maxiter": max_iter, "xatol": 1e-9, "fatol": tol * 1e-3})
     best = polish if polish.fun <= res.fun else res
-    r, alpha, a, b = (float(v) for v in np.exp(best.x))
     return BgNbdFit(
-        params=BgNbdParams(r=r, alpha=alpha, a=a, b=b),
+        params=_params(best.x),
         log_likelihood=-float(best.fun) * n,
         n_customers=int(n),
         converged=bool(res.success or polish.success),
@@ -190,14 +198,6 @@ def expected_purchases_new_customer(params: BgNbdParams, t: ArrayLike) -> FloatA
 
 PARAM_NAMES = ("r", "alpha", "a", "b")
 
-
-def _theta(params: BgNbdParams) -> FloatArray:
-    return np.log([params.r, params.alpha, params.a, params.b])
-
-
-def _params(theta: FloatArray) -> BgNbdParams:
-    r, alpha, a, b = (float(v) for v in np.exp(theta))
-    return BgNbdParams(r=r, alpha=alpha, a=a, b=b)
 
 
 def log_param_covariance(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: ArrayLike,
