@@ -1,7 +1,8 @@
 """liucun (留存): Prefect flows that ingest touchpoints, build dbt marts, gate them with GX and publish.
 
 Importing the package pins the runtime so nothing phones home and Prefect's local server has time
-to start on a small machine; explicit environment settings still win.
+to start on a small machine; explicit environment settings still win. It also makes every log
+record redacted at creation (flows/redact.py): no phone, email or password reaches a log.
 """
 
 import os
@@ -14,3 +15,7 @@ for _key, _value in {
     "GX_ANALYTICS_ENABLED": "false",
 }.items():
     os.environ.setdefault(_key, _value)
+
+from flows.redact import install as _install_redaction  # noqa: E402
+
+_install_redaction()

@@ -88,12 +88,26 @@ def _no_space_left(exc: BaseException, warehouse: Path) -> str | None:
             f"again. Nothing was published; what this run left behind is removed by the next run.")
 
 
+USER_ERRORS = ("ConfigError", "SourceError", "SourceUnreachable", "SaltMissing", "WarehouseBusy", "GateFailed",
+               "DbtFailed", "RedactedError")
+
+
 def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
                   allow_generated_salt: bool, publish_postgres: str | None = None) -> int:
-    from flows.publish_postgres import PostgresPublishFailed
-    from flows.retention_pipeline import retention_pipeline
+    from flows.check import check
 
     started, started_wall = time.perf_counter(), time.time()
+    report = check(config, warehouse, allow_generated_salt)  # before Prefect starts: a second, not minutes
+    if not report.ok:
+        print(report.render(), file=sys.stderr)
+        return 2
+
+    from flows import clilog
+    from flows.publish_postgres import PostgresPublishFailed
+    from flows.redact import redact
+    from flows.retention_pipeline import retention_pipeline
+
+    debug_log = clilog.setup(warehouse)
     try:
         summary = retention_pipeline(
             config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
@@ -101,22 +115,34 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
             publish_postgres_dsn_env=_publish_postgres_env(publish_postgres),
         )
     except PostgresPublishFailed as exc:
+        clilog.log_exception(exc, "PostgreSQL publish failed")
         _print_summary(exc.summary, time.perf_counter() - started)
         print("\nPOSTGRESQL PUBLISH FAILED — the DuckDB publication above succeeded and stays.",
               file=sys.stderr)
-        print(str(exc), file=sys.stderr)
+        print(redact(str(exc)), file=sys.stderr)
         return 3
     except Exception as exc:  # noqa: BLE001 - report any failure plainly
+        clilog.log_exception(exc, "pipeline failed")
         print("\nPIPELINE FAILED — nothing was published.", file=sys.stderr)
-        print(_no_space_left(exc, warehouse) or f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        what = str(exc) if type(exc).__name__ in USER_ERRORS else f"{type(exc).__name__}: {exc}"
+        print(redact(_no_space_left(exc, warehouse) or what), file=sys.stderr)
         print(f"{_last_publication(warehouse)}.", file=sys.stderr)
         reports = [p for p in (warehouse / "reports").glob("*/validation_*.md")
                    if p.stat().st_mtime >= started_wall]
         if reports:
             print(f"Validation reports of this run: {reports[0].parent}", file=sys.stderr)
+        print(f"Details (with the traceback): {debug_log}", file=sys.stderr)
         return 1
     _print_summary(summary, time.perf_counter() - started)
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from flows.check import check
+
+    report = check(Path(args.config), Path(args.warehouse).resolve())
+    print(report.render(), file=sys.stdout if report.ok else sys.stderr)
+    return 0 if report.ok else 2
 
 
 def _print_summary(s: dict[str, Any], seconds: float) -> None:
@@ -276,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--full-refresh", action="store_true")
     r.add_argument("--publish-postgres", metavar="DSN", type=_dsn_or_env, help=PUBLISH_POSTGRES_HELP)
     r.set_defaults(func=_run)
+
+    ck = sub.add_parser("check", help="validate a config, its files' headers, the salt and the warehouse "
+                                      "in about a second (no Prefect server, no data loaded)")
+    ck.add_argument("--config", required=True, help="path to liucun.yml")
+    ck.add_argument("--warehouse", default="warehouse")
+    ck.set_defaults(func=_check)
 
     sv = sub.add_parser("serve", help="local Prefect server + worker running the scheduled deployments "
                                       "of flows/prefect.yaml (Ctrl-C stops both)")

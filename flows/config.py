@@ -43,7 +43,10 @@ _TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SOURCE_COLUMN_RE = re.compile(r"^[^\"\x00]{1,128}$")
 FILE_FORMATS = ("csv", "jsonl", "parquet", "xlsx")
-ENCODINGS = ("utf-8", "utf-16", "latin-1")
+FILE_KEYS = {"path", "format", "encoding", "sheet", "delimiter", "quote", "header", "max_line_bytes"}
+DELIMITERS = {",": ",", ";": ";", "\t": "\t", "tab": "\t", "|": "|", "whitespace": "whitespace"}
+# strptime formats a timestamp column may be given in (per column `format:`): only these directives
+_FORMAT_RE = re.compile(r"^(?:[^%'\x00]|%[YmdHMSfzZbBaAjpIy%T])+$")
 
 
 class ConfigError(ValueError):
@@ -70,6 +73,11 @@ class SourceConfig:
     columns: dict[str, str]  # canonical column -> source column
     primary_key: tuple[str, ...]
     encoding: str = "utf-8"
+    delimiter: str | None = None  # csv: None = detected from the header line; "whitespace"
+    quote: str | None = '"'  # csv: None = no quoting
+    header: bool = True  # csv: False = columns are named column1, column2, ...
+    max_line_bytes: int = 1_000_000  # longer lines are quarantined as oversized_line
+    formats: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> strptime formats
     expressions: dict[str, str] = field(default_factory=dict)  # canonical column -> SQL expression
     sheet: str | None = None  # xlsx
     postgres: PostgresConnector | None = None
@@ -125,35 +133,43 @@ def _source(name: str, raw: dict, cfg_path: Path, default_tz: str) -> SourceConf
     if bool(files) == bool(pg_raw):
         raise ConfigError(f"{where}: give exactly one connector: `files: {{path, format}}` or `postgres: {{...}}`")
     postgres, fmt, encoding, sheet, path = None, "postgres", "utf-8", None, ""
+    file_opts: dict = {}
     if files:
         if not isinstance(files, dict) or "path" not in files:
             raise ConfigError(f"{where}: needs `files: {{path: <glob>, format: csv|jsonl|parquet|xlsx}}`")
-        fmt = files.get("format") or Path(files["path"]).suffix.lstrip(".")
+        unknown = set(files) - FILE_KEYS
+        if unknown:
+            raise ConfigError(f"{where}.files: unknown key(s) {sorted(unknown)}; known: {sorted(FILE_KEYS)}")
+        fmt = files.get("format") or Path(str(files["path"]).removesuffix(".gz")).suffix.lstrip(".")
         if fmt not in FILE_FORMATS:
             raise ConfigError(f"{where}.files.format is {fmt!r}; use one of: {', '.join(FILE_FORMATS)}")
-        encoding = str(files.get("encoding", "utf-8")).lower()
-        if encoding not in ENCODINGS:
-            raise ConfigError(f"{where}.files.encoding {encoding!r} unsupported; use {ENCODINGS}")
+        encoding = _encoding(files.get("encoding", "utf-8"), f"{where}.files.encoding")
         sheet = files.get("sheet")
         path = _expand(str(files["path"]), where)
+        file_opts = _file_options(files, fmt, f"{where}.files")
     else:
         postgres = _postgres(pg_raw, where)
     columns: dict[str, str] = {}
     expressions: dict[str, str] = {}
+    formats: dict[str, tuple[str, ...]] = {}
     for canonical, src in dict(raw.get("columns") or {}).items():
         if canonical not in contract.column_names:
             raise ConfigError(
                 f"{where}.columns: {canonical!r} is not a column of the {kind} contract "
                 f"({', '.join(contract.column_names)})"
             )
+        if isinstance(src, dict) and "format" in src and set(src) <= {"column", "format"}:
+            formats[canonical] = _formats(src["format"], contract.column(canonical).type,
+                                          f"{where}.columns.{canonical}.format")
+            src = src.get("column", canonical)
         if isinstance(src, dict) and set(src) == {"sql"} and isinstance(src["sql"], str):
             expressions[canonical] = check_expression(src["sql"], f"{where}.columns.{canonical}")
         elif isinstance(src, str) and _SOURCE_COLUMN_RE.match(src):
             columns[canonical] = src
         else:
             raise ConfigError(
-                f"{where}.columns.{canonical}: give a source column name (1-128 characters, no double quote) "
-                f"or {{sql: <expression>}}, not {src!r}")
+                f"{where}.columns.{canonical}: give a source column name (1-128 characters, no double quote), "
+                f"{{sql: <expression>}} or {{column: <name>, format: <strptime format>}}, not {src!r}")
     pk = tuple(raw.get("primary_key") or contract.primary_key)
     for col in pk:
         if col not in contract.column_names:
@@ -167,12 +183,74 @@ def _source(name: str, raw: dict, cfg_path: Path, default_tz: str) -> SourceConf
         columns=columns,
         primary_key=pk,
         encoding=encoding,
+        formats=formats,
+        **file_opts,
         expressions=expressions,
         sheet=str(sheet) if sheet is not None else None,
         postgres=postgres,
         max_quarantine_share=_share(raw.get("max_quarantine_share", 0.05), f"{where}.max_quarantine_share"),
         **_freshness(raw.get("freshness", {}), kind, where),
     )
+
+
+def _encoding(value: object, where: str) -> str:
+    """Any encoding Python knows (utf-8, gbk, gb18030, big5, utf-16, latin-1, ...)."""
+    import codecs
+
+    name = str(value).strip().lower()
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise ConfigError(f"{where} {value!r} is not an encoding; use e.g. utf-8, gb18030 (GBK exports), "
+                          "big5, utf-16 or latin-1") from None
+    return "utf-8" if codecs.lookup(name).name in ("utf-8", "utf-8-sig") else name
+
+
+def _file_options(files: dict, fmt: str, where: str) -> dict:
+    """``delimiter``, ``quote``, ``header`` (csv) and ``max_line_bytes`` (csv, jsonl)."""
+    out: dict = {}
+    csv_only = {"delimiter", "quote", "header"} & set(files)
+    if csv_only and fmt != "csv":
+        raise ConfigError(f"{where}: {sorted(csv_only)} only apply to csv files")
+    if "delimiter" in files:
+        d = files["delimiter"]
+        if d not in DELIMITERS:
+            raise ConfigError(f"{where}.delimiter {d!r}: use one of ',', ';', '|', '\\t' (or tab), or "
+                              "whitespace (runs of spaces/tabs, for fixed-width text exports)")
+        out["delimiter"] = DELIMITERS[d]
+    if "quote" in files:
+        qv = files["quote"]
+        if qv in (None, "", "none", False):
+            out["quote"] = None
+        elif qv in ('"', "'"):
+            out["quote"] = qv
+        else:
+            raise ConfigError(f"{where}.quote {qv!r}: use '\"', \"'\" or none")
+    if "header" in files:
+        if not isinstance(files["header"], bool):
+            raise ConfigError(f"{where}.header must be true or false, not {files['header']!r}")
+        out["header"] = files["header"]
+    if "max_line_bytes" in files:
+        m = files["max_line_bytes"]
+        if not isinstance(m, int) or isinstance(m, bool) or not 1_000 <= m <= 1_900_000:
+            raise ConfigError(f"{where}.max_line_bytes must be a whole number from 1000 to 1900000 "
+                              f"(DuckDB's reader stops at 2,000,000), not {m!r}")
+        out["max_line_bytes"] = m
+    return out
+
+
+def _formats(value: object, col_type: str, where: str) -> tuple[str, ...]:
+    """strptime format(s) for a timestamp or date column, tried in order."""
+    if col_type not in ("timestamp", "date"):
+        raise ConfigError(f"{where}: `format` applies to timestamp and date columns only")
+    formats = [value] if isinstance(value, str) else value
+    if not isinstance(formats, list) or not formats or not all(isinstance(f, str) for f in formats):
+        raise ConfigError(f"{where}: give a strptime format such as '%d/%m/%Y %H:%M', or a list of them")
+    for f in formats:
+        if not _FORMAT_RE.match(f) or "%" not in f:
+            raise ConfigError(f"{where}: {f!r} is not a strptime format (directives %Y %m %d %H %M %S %f "
+                              "%z %Z %b %B %a %A %j %p %I %y %T; no quotes)")
+    return tuple(formats)
 
 
 # Days without a new record before the raw gate warns, per kind (sparse kinds get longer).
@@ -382,7 +460,11 @@ def load_config(path: Path | str) -> ProjectConfig:
     try:
         raw = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{cfg_path}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{cfg_path}: not valid YAML{where}: {problem}. Check the indentation (spaces, "
+                          "not tabs) and the quoting on that line") from None
     tz = _timezone(raw.get("business_timezone", "Asia/Shanghai"), f"{cfg_path}: business_timezone")
     data_dir = Path(_expand(str(raw.get("data_dir", ".")), f"{cfg_path}: data_dir"))
     if not data_dir.is_absolute():

@@ -26,6 +26,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -36,6 +37,7 @@ import duckdb
 
 from flows.config import ProjectConfig, SourceConfig
 from flows.contracts import CONTRACTS
+from flows.pii import mask_text_sql
 from flows.readers import READERS, SourceError, lit, q, read_postgres
 from flows.typing_checks import stage_typed
 
@@ -171,8 +173,8 @@ def _write(con: duckdb.DuckDBPyConnection, src: SourceConfig, load_id: str, repl
         f"""insert into raw._quarantine
         select {lit(src.name)}, {lit(src.kind)}, {lit(load_id)}, _file, _line,
                {key_expr}, coalesce(_reason, _dup),
-               case when _dup is not null then 'kept the last row with this key' end,
-               to_json(struct_pack({record_cols}))::varchar
+               case when _dup is not null then 'kept the last row with this key' else _detail end,
+               {mask_text_sql(f"to_json(struct_pack({record_cols}))::varchar")}
         from _typed where _reason is not null or _dup is not null
         union all
         select {lit(src.name)}, {lit(src.kind)}, {lit(load_id)}, _file, _line, null, reason,
@@ -197,6 +199,7 @@ class Extract:
     drift: list[str]
     new_cursor: tuple[str, str] | None
     rows_read: int
+    warnings: list[str] = field(default_factory=list)
 
 
 def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: SourceState,
@@ -210,7 +213,7 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
     scratch = scratch_dir / f"{src.name}.duckdb"
     scratch.unlink(missing_ok=True)
     sha: dict[str, str] = {}
-    skipped, new_cursor, drift = 0, None, []
+    skipped, new_cursor, drift, read_warnings = 0, None, [], []
     with duckdb.connect(str(scratch)) as con:
         con.execute("set TimeZone = 'UTC'")
         con.execute("set memory_limit = '6GB'")
@@ -225,7 +228,8 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
                 con.execute("detach database if exists _pgsrc")
         else:
             files, sha, skipped, location = _new_files(src, data_dir, state)
-            source_cols = READERS[src.format](con, files, src) if files else set()
+            source_cols, read_warnings = (READERS[src.format](con, files, src, scratch_dir / src.name)
+                                          if files else (set(), []))
         if files:
             drift = stage_typed(con, src, source_cols, as_of, salt)
             n_src = con.execute("select count(*) from _src").fetchone()[0]  # type: ignore[index]
@@ -238,8 +242,9 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
         with duckdb.connect(str(scratch), read_only=True) as con:
             rejects = con.execute("select count(*) from rejects").fetchone()[0]  # type: ignore[index]
     replaced_files = [f for f in files if f in state.paths] if not src.postgres else []
+    shutil.rmtree(scratch_dir / src.name, ignore_errors=True)  # clean copies of messy files
     return Extract(src, scratch, started, location, files, sha, skipped, replaced_files, drift,
-                   new_cursor, n_src + rejects)
+                   new_cursor, n_src + rejects, read_warnings)
 
 
 def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> LoadResult:
@@ -262,8 +267,8 @@ def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> 
             f"source {src.name!r}: accounting broke: read {ex.rows_read}, loaded {loaded}, "
             f"quarantined {quarantined}. This is a bug in liucun; please report it."
         )
-    warnings = []
-    if reasons.get("invalid_encoding"):
+    warnings = list(ex.warnings)
+    if reasons.get("invalid_encoding") and not any("decode as" in w for w in warnings):
         warnings.append(
             f"{reasons['invalid_encoding']} rows are not valid {src.encoding}: re-export as UTF-8 "
             f"or set files.encoding for source {src.name!r}"

@@ -36,6 +36,7 @@ from flows.publish_postgres import (
     publish_to_postgres,
     redact,
 )
+from flows.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
 
@@ -55,6 +56,7 @@ def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
 
 @task(name="extract-source", task_run_name="extract-{src.name}", retries=2, retry_delay_seconds=[2, 10],
       retry_condition_fn=_retry_io_only, cache_policy=NO_CACHE)
+@redacting
 def extract_source_task(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: SourceState,
                         as_of: date, warehouse_root: Path, allow_generated_salt: bool) -> Extract:
     """Read what is new in one source, then type, check and hash it into its own scratch file."""
@@ -66,6 +68,7 @@ def extract_source_task(src: SourceConfig, data_dir: Path, scratch_dir: Path, st
 
 
 @task(name="merge-sources", cache_policy=NO_CACHE)
+@redacting
 def merge_sources(candidate: Path, extracts: list[Extract], run_id: str) -> list[LoadResult]:
     """Write the extracts into the candidate's raw layer, one transaction per source, and log each load."""
     log = get_run_logger()
@@ -98,6 +101,7 @@ def ingest_sources(config: ProjectConfig, candidate: Path, run_dir: Path, run_id
 
 
 @task(name="validate-layer", cache_policy=NO_CACHE)
+@redacting
 def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: Path) -> GateResult:
     """Run the layer's GX checkpoint; publish evidence as Prefect artifacts; fail on blocking failures."""
     log = get_run_logger()
@@ -122,6 +126,7 @@ def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: 
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
+@redacting
 def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path,
               dbt_vars: dict[str, str], exclude: str | None = None, buildable: bool = False) -> DbtRunSummary:
     """``dbt build --select <select> [--exclude <exclude>]`` (models, unit tests and data tests) on
@@ -144,6 +149,7 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path,
 
 
 @task(name="fit-bgnbd", cache_policy=NO_CACHE)
+@redacting
 def fit_bgnbd(candidate: Path, as_of: date) -> ScoringResult:
     """Fit the BG/NBD model on intermediate.int_customer_rfm and write ml.customer_bgnbd_scores."""
     result = score_warehouse(candidate, as_of, get_run_logger())
@@ -158,6 +164,7 @@ def fit_bgnbd(candidate: Path, as_of: date) -> ScoringResult:
 
 
 @task(name="publish", cache_policy=NO_CACHE)
+@redacting
 def publish_candidate(warehouse: Warehouse, candidate: Path, run_id: str, as_of: date,
                       gates: dict[str, dict]) -> Publication:
     """Atomically replace the published DuckDB file and switch the Parquet pointer."""
@@ -181,6 +188,7 @@ def _retry_pg_unreachable(task: Any, task_run: Any, state: Any) -> bool:
 
 @task(name="publish-postgres", retries=2, retry_delay_seconds=[5, 30],
       retry_condition_fn=_retry_pg_unreachable, cache_policy=NO_CACHE)
+@redacting
 def publish_postgres_task(published: Path, dsn_env: str, run_id: str, version: str) -> PostgresPublication:
     """Copy the just-published marts and their audit row to PostgreSQL in one transaction
     (flows/publish_postgres.py). Takes the NAME of the environment variable holding the DSN, never

@@ -8,21 +8,23 @@ A file that lacks a required column fails the whole source with :class:`SourceEr
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
 import threading
 import time
+from pathlib import Path
 
 import duckdb
 
 from flows.config import SourceConfig
 from flows.contracts import CONTRACTS
 from flows.pii import mask_text_sql
+from flows.redact import LiucunError, redact
+from flows.textfiles import DELIMITER_CANDIDATES, Prescan, open_binary, prescan, split_fields
 
 
-class SourceError(RuntimeError):
+class SourceError(LiucunError):
     """A source cannot be loaded at all (missing file or column); the message says what to do."""
 
 
@@ -36,106 +38,221 @@ def lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _csv_header(path: str, encoding: str) -> list[str]:
-    import gzip
-
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding=encoding, errors="replace", newline="") as fh:
-        return next(csv.reader(fh), [])
+def _needed_columns(src: SourceConfig) -> tuple[str, ...]:
+    """Source columns the contract needs from every file (required or explicitly mapped)."""
+    return tuple(src.source_column(c.name) for c in CONTRACTS[src.kind].columns
+                 if (c.required or c.name in src.columns) and c.name not in src.expressions)
 
 
-def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> set[str]:
-    """Read CSV files into ``_src``; malformed lines go to ``_rejects``. Returns header columns."""
-    headers: dict[str, list[str]] = {f: _csv_header(f, src.encoding) for f in files}
+def _scan_files(files: list[str], src: SourceConfig, scratch: Path, fmt: str) -> dict[str, Prescan]:
+    return {f: prescan(f, fmt=fmt, encoding=src.encoding, scratch=scratch / "clean", delimiter=src.delimiter,
+                       quote=src.quote, header=src.header, max_line_bytes=src.max_line_bytes,
+                       expect_columns=_needed_columns(src))
+            for f in files}
+
+
+def _file_warnings(scans: dict[str, Prescan], src: SourceConfig) -> list[str]:
+    out = []
+    for f, s in scans.items():
+        if s.size == 0:
+            out.append(f"{f} is empty (0 bytes): nothing was loaded from it. If the export failed, "
+                       "re-export it; if there was nothing to export, remove the empty file")
+        elif src.format == "csv" and src.header and s.lines <= 1 and not s.removed:
+            out.append(f"{f} has a header and no rows: nothing was loaded from it")
+        if s.encoding_hint:
+            out.append(f"{f}: some lines are not valid {src.encoding} but decode as {s.encoding_hint}; "
+                       f"set `encoding: {s.encoding_hint}` under sources.{src.name}.files")
+        if s.multiline_records:
+            out.append(f"{f}: {s.multiline_records} record(s) span several lines (quoted line breaks); "
+                       "line numbers of this file are not exact")
+    return out
+
+
+def _removed_sql(scan: Prescan) -> str:
+    """The prescan's set-aside lines as reject rows."""
+    if not scan.removed:
+        return ""
+    rows = ", ".join(f"({r.line}, {lit(r.reason)}, {lit(r.detail)}, {lit(r.record)})" for r in scan.removed)
+    return (f"select {lit(scan.path)} as _file, line::bigint as _line, reason, detail, record "
+            f"from (values {rows}) v(line, reason, detail, record)")
+
+
+def _line_map_sql(scan: Prescan) -> str:
+    """(read line -> original line): the copy holds the original lines minus the removed ones."""
+    removed = ", ".join(str(r.line) for r in scan.removed) or "-1"
+    return (f"(select line as orig, row_number() over (order by line) as rl from range(1, {scan.lines + 1}) "
+            f"r(line) where line not in ({removed}))")
+
+
+def _check_csv_header(f: str, scan: Prescan, src: SourceConfig) -> None:
+    """A header that lacks the contract's columns under the delimiter in use, but has them under
+    another one: say which delimiter the file looks like."""
+    if not src.header or scan.header is None:
+        return
+    needed = _needed_columns(src)
+    if all(n in scan.header for n in needed):
+        return
+    with open_binary(f) as fh:
+        first = fh.readline().decode(src.encoding, errors="replace").lstrip("\ufeff").rstrip("\r\n")
+    for d in (*DELIMITER_CANDIDATES, "whitespace"):
+        if d == scan.delimiter:
+            continue
+        fields = [x.strip() for x in split_fields(first, d, src.quote)]
+        if all(n in fields for n in needed):
+            shown = {"\t": "'\\t'", "whitespace": "whitespace"}.get(d, repr(d))
+            raise SourceError(
+                f"source {src.name!r}: file {f}: this file looks {shown}-delimited (its header splits "
+                f"into {len(fields)} columns with it, {len(scan.header)} with {scan.delimiter!r}); set "
+                f"`delimiter: {shown}` under sources.{src.name}.files")
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig, scratch: Path
+              ) -> tuple[set[str], list[str]]:
+    """Read CSV files into ``_src``; malformed lines go to ``_rejects``. Returns (header columns,
+    warnings). Each file is prescanned (flows/textfiles.py): lines DuckDB would choke on are set
+    aside as rejects, and the dialect is fixed (never left to DuckDB's sniffer, which gives up on a
+    whole file for one stray quote)."""
+    scans = _scan_files(files, src, scratch, "csv")
+    for f, s in scans.items():
+        _check_csv_header(f, s, src)
+    readable = {f: s for f, s in scans.items() if not s.empty}
+    headers: dict[str, list[str]] = {}
+    for f, s in readable.items():
+        headers[f] = (s.header or []) if src.header else [f"column{k}" for k in range(1, (s.first_fields or 0) + 1)]
     _require_columns(src, {f: set(h) for f, h in headers.items()})
     parts, rejects = [], []
-    for i, f in enumerate(files):
-        # One scan per file: DuckDB keeps rejects only without union_by_name.
-        con.execute(
-            f"""create or replace temp table _part{i} as
-            select *, {lit(f)} as _file, row_number() over () as _rn
-            from read_csv({lit(f)}, all_varchar = true, header = true,
-                          store_rejects = true, rejects_table = '_rej_err{i}',
-                          rejects_scan = '_rej_scan{i}', encoding = {lit(src.encoding)})"""
-        )
-        parts.append(_with_csv_lines(con, i, f))
+    for i, (f, s) in enumerate(readable.items()):
+        delim = "\t" if src.delimiter == "whitespace" else (s.delimiter or ",")
+        quote = lit(src.quote) if src.quote else "''"
+        try:
+            # One scan per file: DuckDB keeps rejects only without union_by_name.
+            con.execute(
+                f"""create or replace temp table _part{i} as
+                select *, {lit(f)} as _file, row_number() over () as _rn
+                from read_csv({lit(s.read_path)}, all_varchar = true, header = {str(src.header).lower()},
+                              delim = {lit(delim)}, quote = {quote}, escape = {quote}, auto_detect = false,
+                              columns = {{{", ".join(f"{lit(h)}: 'VARCHAR'" for h in _dedupe(headers[f]))}}},
+                              max_line_size = 2000000, strict_mode = true, store_rejects = true,
+                              rejects_table = '_rej_err{i}', rejects_scan = '_rej_scan{i}')"""
+            )
+        except duckdb.Error as exc:
+            raise SourceError(f"source {src.name!r}: file {f} cannot be read as CSV: "
+                              f"{redact(str(exc).splitlines()[0])[:300]}. Check files.delimiter, quote and "
+                              "encoding for this source") from None
+        parts.append(_with_csv_lines(con, i, f, s, bool(src.header)))
+        line = "m.orig" if s.clean_path else "e.line"
+        join = f"join {_line_map_sql(s)} m on m.rl = e.line" if s.clean_path else ""
         rejects.append(
             # DuckDB reports one error per bad field: one quarantine row per source line.
-            f"""select {lit(f)} as _file, e.line as _line,
+            f"""select {lit(f)} as _file, {line} as _line,
                    case when bool_or(e.error_type = 'INVALID ENCODING') then 'invalid_encoding'
                         else 'malformed_row' end as reason,
-                   min(e.error_message) as detail, {mask_text_sql('min(e.csv_line)')} as record
-            from _rej_err{i} e group by e.line"""
+                   {mask_text_sql('min(e.error_message)')} as detail, {mask_text_sql('min(e.csv_line)')} as record
+            from _rej_err{i} e {join} group by {line}"""
         )
-    con.execute(
-        "create or replace temp table _src as select * exclude (_rn), "
-        "row_number() over (order by _file, _rn) as _rownum from ("
-        + " union all by name ".join(parts) + ")"
-    )
-    con.execute("create or replace temp table _rejects as " + " union all ".join(rejects))
-    for i in range(len(files)):
+    rejects += [sql for s in scans.values() if (sql := _removed_sql(s))]
+    if parts:
+        con.execute(
+            "create or replace temp table _src as select * exclude (_rn), "
+            "row_number() over (order by _file, _rn) as _rownum from ("
+            + " union all by name ".join(parts) + ")"
+        )
+    else:
+        _empty_src(con, set().union(*headers.values()) if headers else set())
+    if rejects:
+        con.execute("create or replace temp table _rejects as " + " union all ".join(rejects))
+    else:
+        _no_rejects(con)
+    for i in range(len(readable)):
         con.execute(f"drop table if exists _part{i}; drop table if exists _rej_err{i}; "
                     f"drop table if exists _rej_scan{i}")
-    return set().union(*headers.values())
+    return set().union(*headers.values()) if headers else set(), _file_warnings(scans, src)
 
 
-def _physical_lines(path: str) -> int:
-    import gzip
+def _dedupe(names: list[str]) -> list[str]:
+    """Header names as DuckDB columns: blanks and repeats get a suffix instead of failing the file."""
+    out, seen = [], set()
+    for k, n in enumerate(names, start=1):
+        name = n or f"column{k}"
+        while name in seen:
+            name += "_dup"
+        seen.add(name)
+        out.append(name)
+    return out
 
-    n, last = 0, b"\n"
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            n += chunk.count(b"\n")
-            last = chunk[-1:]
-    return n + (0 if last == b"\n" else 1)
+
+def _empty_src(con: duckdb.DuckDBPyConnection, cols: set[str]) -> None:
+    sel = ", ".join(f"null::varchar as {q(c)}" for c in sorted(cols))
+    con.execute(f"create or replace temp table _src as select {sel + ',' if sel else ''} null::varchar as _file, "
+                "null::bigint as _line, null::bigint as _rownum where false")
 
 
-def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, path: str) -> str:
-    """SQL selecting _part{i} with each row's physical line number.
+def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, path: str, scan: Prescan, header: bool) -> str:
+    """SQL selecting _part{i} with each row's physical line number in the original file.
 
     DuckDB keeps the order of accepted rows and reports rejected lines, so the k-th accepted row is
-    on the k-th line that was not rejected — exactly when every record is one physical line. That
-    is checked (lines = accepted + rejected + header); otherwise ``_line`` stays NULL and the
-    quarantine falls back to the record key.
+    on the k-th line of the file it read that was not rejected — exactly when every record is one
+    physical line. That is checked (lines read = accepted + rejected + header); otherwise ``_line``
+    stays NULL and the quarantine falls back to the record key. Lines of a clean copy map back to
+    the original through the prescan's removed lines.
     """
     accepted = con.execute(f"select count(*) from _part{i}").fetchone()[0]  # type: ignore[index]
     rejected = con.execute(f"select count(distinct line) from _rej_err{i}").fetchone()[0]  # type: ignore[index]
-    lines = _physical_lines(path)
-    if lines != accepted + rejected + 1:
+    lines_read = scan.lines - len(scan.removed)
+    first = 2 if header else 1
+    if scan.multiline_records or lines_read != accepted + rejected + first - 1:
         return f"select *, null::bigint as _line from _part{i}"
-    return f"""select p.*, l._line from _part{i} p join (
-            select line as _line, row_number() over (order by line) as _rn
-            from range(2, {lines + 1}) as r(line)
-            where line not in (select line from _rej_err{i})) l using (_rn)"""
+    orig = "m.orig" if scan.clean_path else "l.line"
+    join = f"join {_line_map_sql(scan)} m on m.rl = l.line" if scan.clean_path else ""
+    return f"""select p.*, {orig} as _line from _part{i} p join (
+            select line, row_number() over (order by line) as _rn
+            from range({first}, {lines_read + 1}) as r(line)
+            where line not in (select line from _rej_err{i})) l using (_rn) {join}"""
 
 
-def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> set[str]:
-    """Read JSON-lines files line by line (exact line numbers); invalid JSON is rejected."""
-    file_list = "[" + ", ".join(lit(f) for f in files) + "]"
-    con.execute(
-        f"""create or replace temp table _lines as
-        select *, case when json_valid(line) then json_type(line) = 'OBJECT' else false end as _ok
-        from (select _file, unnest(lines) as line, generate_subscripts(lines, 1) as _line
-              from (select filename as _file, string_split(content, chr(10)) as lines
-                    from read_text({file_list})))
-        where trim(line) <> ''"""
-    )
+def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig, scratch: Path
+                ) -> tuple[set[str], list[str]]:
+    """Read JSON-lines files line by line (exact line numbers); invalid JSON is rejected. Each file
+    is prescanned first: oversized lines, bad bytes and control characters are set aside."""
+    scans = _scan_files(files, src, scratch, "jsonl")
+    selects = []
+    for f, s in scans.items():
+        if s.empty:
+            continue
+        raw = (f"select {lit(f)} as _file, unnest(lines) as line, generate_subscripts(lines, 1) as _rl "
+               f"from (select string_split(content, chr(10)) as lines from read_text({lit(s.read_path)}))")
+        if s.clean_path:
+            selects.append(f"select x._file, x.line, m.orig as _line from ({raw}) x "
+                           f"join {_line_map_sql(s)} m on m.rl = x._rl")
+        else:
+            selects.append(f"select _file, line, _rl as _line from ({raw})")
+    body = " union all ".join(selects) or "select null::varchar as _file, null::varchar as line, null::bigint as _line where false"
+    try:
+        con.execute(
+            f"""create or replace temp table _lines as
+            select *, case when json_valid(line) then json_type(line) = 'OBJECT' else false end as _ok
+            from ({body}) where trim(line) <> ''"""
+        )
+    except duckdb.Error as exc:
+        raise SourceError(f"source {src.name!r}: files {', '.join(files)} cannot be read as JSON lines: "
+                          f"{redact(str(exc).splitlines()[0])[:300]}") from None
     con.execute(
         f"""create or replace temp table _rejects as
         select _file, _line, 'invalid_json' as reason, 'line is not a JSON object' as detail,
                {mask_text_sql('line')} as record
         from _lines where not _ok"""
+        + "".join(f" union all {sql}" for sc in scans.values() if (sql := _removed_sql(sc)))
     )
     keys_by_file: dict[str, set[str]] = {}
     for f, key in con.execute(
         "select distinct _file, unnest(json_keys(line)) from _lines where _ok"
     ).fetchall():
         keys_by_file.setdefault(f, set()).add(key)
-    for f in files:
-        keys_by_file.setdefault(f, set())
+    for f, s in scans.items():
+        if not s.empty:
+            keys_by_file.setdefault(f, set())
     _require_columns(src, keys_by_file)
-    all_keys = sorted(set().union(*keys_by_file.values()))
+    all_keys = sorted(set().union(*keys_by_file.values())) if keys_by_file else []
     extracts = ", ".join(
         f"case when json_type(line, {lit('$.' + json.dumps(k))}) = 'NULL' then null "
         f"else line ->> {lit('$.' + json.dumps(k))} end as {q(k)}"
@@ -147,16 +264,20 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
                row_number() over (order by _file, _line) as _rownum
         from _lines where _ok"""
     )
-    return set(all_keys)
+    return set(all_keys), _file_warnings(scans, src)
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> set[str]:
+def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig, scratch: Path
+                  ) -> tuple[set[str], list[str]]:
     file_list = "[" + ", ".join(lit(f) for f in files) + "]"
     cols_by_file: dict[str, set[str]] = {}
-    for f, name in con.execute(
-        f"select file_name, name from parquet_schema({file_list}) where num_children is null"
-    ).fetchall():
-        cols_by_file.setdefault(f, set()).add(name)
+    for f in files:
+        try:
+            names = con.execute(f"select name from parquet_schema({lit(f)}) where num_children is null").fetchall()
+        except duckdb.Error as exc:
+            raise SourceError(f"source {src.name!r}: file {f} cannot be read as Parquet: "
+                              f"{redact(str(exc).splitlines()[0])[:300]}. Re-export it, or fix files.format") from None
+        cols_by_file[f] = {n for (n,) in names}
     _require_columns(src, cols_by_file)
     all_cols = sorted(set().union(*cols_by_file.values()))
     casts = ", ".join(f"{q(c)}::varchar as {q(c)}" for c in all_cols)
@@ -172,7 +293,7 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceC
         "null::bigint as _line, null::varchar as reason, null::varchar as detail, "
         "null::varchar as record where false"
     )
-    return set(all_cols)
+    return set(all_cols), []
 
 
 def _require_columns(src: SourceConfig, cols_by_file: dict[str, set[str]]) -> None:
@@ -191,7 +312,8 @@ def _require_columns(src: SourceConfig, cols_by_file: dict[str, set[str]]) -> No
 
 
 
-def _read_xlsx(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> set[str]:
+def _read_xlsx(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig, scratch: Path
+               ) -> tuple[set[str], list[str]]:
     """Excel workbooks (first sheet, or ``files.sheet``) via DuckDB's excel extension."""
     load_extension(con, "excel")
     cols_by_file: dict[str, set[str]] = {}
@@ -199,7 +321,11 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConf
     for f in files:
         sheet = f", sheet = {lit(src.sheet)}" if src.sheet else ""
         scan = f"read_xlsx({lit(f)}, all_varchar = true, header = true{sheet})"
-        cols_by_file[f] = {r[0] for r in con.execute(f"describe select * from {scan}").fetchall()}
+        try:
+            cols_by_file[f] = {r[0] for r in con.execute(f"describe select * from {scan}").fetchall()}
+        except duckdb.Error as exc:
+            raise SourceError(f"source {src.name!r}: file {f} cannot be read as an Excel workbook: "
+                              f"{redact(str(exc).splitlines()[0])[:300]}") from None
         parts.append(f"select *, {lit(f)} as _file, row_number() over () as _rn from {scan}")
     _require_columns(src, cols_by_file)
     con.execute(
@@ -208,7 +334,7 @@ def _read_xlsx(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConf
         + " union all by name ".join(parts) + ")"
     )
     _no_rejects(con)
-    return set().union(*cols_by_file.values())
+    return set().union(*cols_by_file.values()), []
 
 
 def _no_rejects(con: duckdb.DuckDBPyConnection) -> None:

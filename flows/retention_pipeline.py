@@ -32,6 +32,7 @@ from flows.pipeline_tasks import (
     validate_layer,
 )
 from flows.publish import align_parquet_with_published, last_publication_row_counts
+from flows.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
 
@@ -58,6 +59,7 @@ def _headline(published: Path) -> dict[str, Any]:
 
 @flow(name="retention_pipeline", log_prints=False,
       task_runner=ThreadPoolTaskRunner(max_workers=EXTRACT_WORKERS))
+@redacting
 def retention_pipeline(
     config_path: str,
     warehouse_dir: str = "warehouse",
@@ -77,6 +79,8 @@ def retention_pipeline(
     log = get_run_logger()
     settings = Settings()
     config = load_config(config_path)
+    # a generated salt is for the demo only: a deployment pointed at real data never falls back to it
+    allow_generated_salt = allow_generated_salt and config.path == settings.demo_config.resolve()
     wh = Warehouse(Path(warehouse_dir).resolve())
     as_of = as_of or date.today()
     run_id = str(flow_run.id or uuid.uuid4())

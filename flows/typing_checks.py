@@ -17,8 +17,33 @@ from flows.pii import mask_text, mask_text_sql, pii_hash_sql
 from flows.readers import SourceError, lit, q
 
 
-def _typed_expr(col: Column, raw: str, tz: str) -> str:
+def _strptime_expr(col: Column, raw: str, tz: str, formats: tuple[str, ...]) -> str:
+    """The first of the column's configured formats that parses the value (NULL when none does).
+    Formats with %z/%Z carry their offset; others are read in the source timezone."""
+    parts = []
+    for f in formats:
+        parsed = f"try_strptime({raw}, {lit(f)})"
+        if col.type == "date":
+            parts.append(f"cast({parsed} as date)")
+        elif "%z" in f or "%Z" in f:
+            parts.append(f"timezone('UTC', cast({parsed} as timestamptz))")
+        else:
+            parts.append(f"timezone('UTC', timezone({lit(tz)}, cast({parsed} as timestamp)))")
+    return f"coalesce({', '.join(parts)})"
+
+
+def shape_sql(expr: str) -> str:
+    """A value's shape, not its content: digits as 9, letters as a, other characters as ?, with
+    spaces and - : / . , + kept ('2026/10/31 08:00' -> '9999/99/99 99:99'); 40 characters at most."""
+    v = f"left({expr}, 40)"
+    return (f"regexp_replace(regexp_replace(regexp_replace({v}, '[0-9]', '9', 'g'), '[A-Za-z]', 'a', 'g'), "
+            "'[^9a \\-:/.,+]', '?', 'g')")
+
+
+def _typed_expr(col: Column, raw: str, tz: str, formats: tuple[str, ...] = ()) -> str:
     """SQL turning a trimmed varchar expression into the contract type (NULL when it fails)."""
+    if formats:
+        return _strptime_expr(col, raw, tz, formats)
     if col.type == "timestamp":
         return (
             f"(case when {raw} is null then null"
@@ -36,24 +61,30 @@ def _typed_expr(col: Column, raw: str, tz: str) -> str:
     return f"try_cast({raw} as {col.sql_type})"
 
 
-def _checks(contract: Contract, src: SourceConfig, as_of: date) -> list[tuple[str, str]]:
-    """(condition that fails the row, reason) in priority order, over raw `r_` / typed `t_` cols."""
-    out: list[tuple[str, str]] = []
+def _checks(contract: Contract, src: SourceConfig, as_of: date) -> list[tuple[str, str, str]]:
+    """(condition that fails the row, reason, detail SQL) in priority order, over raw `r_` / typed
+    `t_` cols. The detail of a value that does not parse gives its shape, never its content."""
+    out: list[tuple[str, str, str]] = []
     for c in contract.columns:
         if c.required:
-            out.append((f"r_{c.name} is null", f"missing_required:{c.name}"))
+            out.append((f"r_{c.name} is null", f"missing_required:{c.name}", "null"))
     if contract.identifier_any_of:  # a row nobody can be identified by is useless whatever else it holds
         none = " and ".join(f"t_{c} is null" for c in contract.identifier_any_of)
-        out.append((f"({none})", "no_customer_identifier"))
+        out.append((f"({none})", "no_customer_identifier", "null"))
     for c in contract.columns:
         if not c.pii and c.type != "varchar":
-            out.append((f"r_{c.name} is not null and t_{c.name} is null", f"invalid_{c.type}:{c.name}"))
+            fmts = src.formats.get(c.name)
+            expected = f" matching {' or '.join(fmts)}" if fmts else ""
+            hint = (f"; set sources.{src.name}.columns.{c.name}: {{column: ..., format: ...}}"
+                    if c.type in ("timestamp", "date") and not fmts else "")
+            detail = f"concat('value shaped \"', {shape_sql('r_' + c.name)}, '\" is not a {c.type}{expected}{hint}')"
+            out.append((f"r_{c.name} is not null and t_{c.name} is null", f"invalid_{c.type}:{c.name}", detail))
     for c in contract.columns:
         if c.non_negative:
-            out.append((f"t_{c.name} < 0", f"negative_value:{c.name}"))
+            out.append((f"t_{c.name} < 0", f"negative_value:{c.name}", "null"))
         if c.not_future:
             limit = f"timestamp '{as_of.isoformat()}' + interval 2 day"
-            out.append((f"t_{c.name} >= {limit}", f"future_timestamp:{c.name}"))
+            out.append((f"t_{c.name} >= {limit}", f"future_timestamp:{c.name}", "null"))
     return out
 
 
@@ -73,7 +104,7 @@ def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: 
             raw_cols.append(f"null::varchar as r_{c.name}")
     typed_sel = ", ".join(
         (f"{pii_hash_sql(c.pii, 'r_' + c.name)} as t_{c.name}" if c.pii
-         else f"{_typed_expr(c, 'r_' + c.name, src.timezone)} as t_{c.name}")
+         else f"{_typed_expr(c, 'r_' + c.name, src.timezone, src.formats.get(c.name, ()))} as t_{c.name}")
         for c in contract.columns
     )
     # Unmapped columns are kept as text for the drift report, with phones and emails masked: an
@@ -84,14 +115,15 @@ def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: 
         if drift else "null::json"
     )
     checks = _checks(contract, src, as_of)
-    reason = "case " + " ".join(f"when {cond} then {lit(r)}" for cond, r in checks) + " end"
+    reason = "case " + " ".join(f"when {cond} then {lit(r)}" for cond, r, _ in checks) + " end"
+    detail = "case " + " ".join(f"when {cond} then {d}" for cond, _, d in checks) + " end"
     pk = ", ".join(f"t_{k}" for k in src.primary_key)
     content = ", ".join([f"t_{c.name}" for c in contract.columns] + ["_extra"])
     typed_sql = (
         f"""create or replace temp table _typed as
         with r as (select _file, _line, _rownum, {extra} as _extra, {", ".join(raw_cols)} from _src),
         t as (select *, {typed_sel} from r),
-        c as (select *, {reason} as _reason from t),
+        c as (select *, {reason} as _reason, {detail} as _detail from t),
         d as (select *,
                 row_number() over (partition by {pk} order by _rownum desc) as _rn,
                 first_value(md5(row({content})::varchar)) over (

@@ -5,7 +5,7 @@ Every config value that reaches SQL, and how it is defended:
 | value                              | reaches                                 | defence                          |
 |------------------------------------|-----------------------------------------|----------------------------------|
 | source name                        | SQL literals, gate SQL, scratch file     | lower_snake_case only            |
-| kind, files.format, files.encoding | table names, reader choice, read_csv     | fixed lists                      |
+| kind, files.format, files.encoding | table names, reader choice, decoding   | fixed lists; codecs.lookup       |
 | files.path, data_dir, file names   | read_csv/read_text/read_parquet paths    | string literal (quotes doubled)  |
 | columns: <source column>           | select list                              | no `"`/NUL, then quoted identifier |
 | columns: {sql: <expression>}       | select list                              | DuckDB parse: one scalar expression, no subquery, parameter, star, table/env function |
@@ -72,7 +72,7 @@ REFUSED = [
     ("format", {"crm": {**crm(), "files": {"path": "crm/*.csv", "format": f"csv'); {COPY}; --"}}}, {},
      "sources.crm.files.format", "use one of"),
     ("encoding", {"crm": {**crm(), "files": {"path": "crm/*.csv", "encoding": f"utf-8'); {COPY}; --"}}},
-     {}, "sources.crm.files.encoding", "use ("),
+     {}, "sources.crm.files.encoding", "is not an encoding"),
     ("source column with a double quote",
      {"crm": crm(columns={"crm_id": 'x"; drop table raw._loads; --'})}, {},
      "sources.crm.columns.crm_id", "no double quote"),

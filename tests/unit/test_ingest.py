@@ -147,7 +147,15 @@ def test_wrong_encoding_rows_are_quarantined_with_a_hint(tmp_path: Path):
     cfg = write_config(tmp_path, {"s": {"kind": "survey_responses", "files": {"path": "s/*.csv"}}})
     (r,) = ingest(tmp_path / "w.duckdb", load_config(cfg), "r", date(2024, 6, 1), SALT)
     assert (r.rows_read, r.rows_loaded, r.reasons) == (2, 1, {"invalid_encoding": 1})
-    assert any("UTF-8" in w for w in r.warnings)
+    assert any("decode as gb18030" in w and "encoding: gb18030" in w for w in r.warnings), r.warnings
+    # as the hint says: the same file with `encoding: gb18030` loads every row, text intact
+    cfg = write_config(tmp_path, {"s": {"kind": "survey_responses",
+                                        "files": {"path": "s/*.csv", "encoding": "gb18030"}}})
+    (r,) = ingest(tmp_path / "w2.duckdb", load_config(cfg), "r", date(2024, 6, 1), SALT)
+    assert (r.rows_read, r.rows_loaded, r.rows_quarantined) == (2, 2, 0)
+    with duckdb.connect(str(tmp_path / "w2.duckdb"), read_only=True) as con:
+        rows = con.execute("select response_id, comment, _line from raw.survey_responses order by 1").fetchall()
+    assert rows == [("R1", "ok", 2), ("R2", "物流太慢了", 3)]
 
 
 def test_config_errors_name_the_key(tmp_path: Path):
