@@ -228,12 +228,19 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
                 con.execute("detach database if exists _pgsrc")
         else:
             files, sha, skipped, location = _new_files(src, data_dir, state)
-            source_cols, read_warnings = (READERS[src.format](con, files, src, scratch_dir / src.name)
-                                          if files else (set(), []))
+            try:  # clean copies of messy files hold raw values: never left behind, even on failure
+                source_cols, read_warnings = (READERS[src.format](con, files, src, scratch_dir / src.name)
+                                              if files else (set(), []))
+            finally:
+                shutil.rmtree(scratch_dir / src.name, ignore_errors=True)
         if files:
             drift = stage_typed(con, src, source_cols, as_of, salt)
             n_src = con.execute("select count(*) from _src").fetchone()[0]  # type: ignore[index]
-            con.execute("create table typed as select * from _typed")
+            con.execute("drop table _src")
+            # raw PII (r_phone, r_email) stays in memory: only its hash reaches a file
+            raw_pii = [f"r_{c.name}" for c in CONTRACTS[src.kind].columns if c.pii]
+            con.execute(f"create table typed as select * {'exclude (' + ', '.join(raw_pii) + ')' if raw_pii else ''} "
+                        "from _typed")
             con.execute("create table rejects as select * from _rejects")
         else:
             n_src = 0
@@ -242,7 +249,6 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
         with duckdb.connect(str(scratch), read_only=True) as con:
             rejects = con.execute("select count(*) from rejects").fetchone()[0]  # type: ignore[index]
     replaced_files = [f for f in files if f in state.paths] if not src.postgres else []
-    shutil.rmtree(scratch_dir / src.name, ignore_errors=True)  # clean copies of messy files
     return Extract(src, scratch, started, location, files, sha, skipped, replaced_files, drift,
                    new_cursor, n_src + rejects, read_warnings)
 
@@ -345,13 +351,10 @@ def ingest(db_path: Path, config: ProjectConfig, run_id: str, as_of: date, salt:
 
     state = read_state(db_path)
     scratch_dir = scratch_dir or db_path.parent / f".extract-{run_id}"
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(extract_source, src, config.data_dir, scratch_dir, state.get(src.name, SourceState()),
-                               as_of, salt) for src in config.sources]
-    extracts = collect_extracts(futures)
     try:
-        return merge_extracts(db_path, extracts, run_id)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(extract_source, src, config.data_dir, scratch_dir,
+                                   state.get(src.name, SourceState()), as_of, salt) for src in config.sources]
+        return merge_extracts(db_path, collect_extracts(futures), run_id)
     finally:
-        import shutil
-
         shutil.rmtree(scratch_dir, ignore_errors=True)

@@ -131,6 +131,7 @@ def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfi
                 select *, {lit(f)} as _file, row_number() over () as _rn
                 from read_csv({lit(s.read_path)}, all_varchar = true, header = {str(src.header).lower()},
                               delim = {lit(delim)}, quote = {quote}, escape = {quote}, auto_detect = false,
+                              new_line = {lit(_NEWLINE_ESCAPES[s.newline])},
                               columns = {{{", ".join(f"{lit(h)}: 'VARCHAR'" for h in _dedupe(headers[f]))}}},
                               max_line_size = 2000000, strict_mode = true, store_rejects = true,
                               rejects_table = '_rej_err{i}', rejects_scan = '_rej_scan{i}')"""
@@ -167,6 +168,9 @@ def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfi
         con.execute(f"drop table if exists _part{i}; drop table if exists _rej_err{i}; "
                     f"drop table if exists _rej_scan{i}")
     return set().union(*headers.values()) if headers else set(), _file_warnings(scans, src)
+
+
+_NEWLINE_ESCAPES = {"\n": "\\n", "\r\n": "\\r\\n"}  # read_csv's new_line takes escapes
 
 
 def _dedupe(names: list[str]) -> list[str]:
@@ -248,9 +252,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
         "select distinct _file, unnest(json_keys(line)) from _lines where _ok"
     ).fetchall():
         keys_by_file.setdefault(f, set()).add(key)
-    for f, s in scans.items():
-        if not s.empty:
-            keys_by_file.setdefault(f, set())
+    # a file none of whose lines is a JSON object has no keys to check: its lines are all rejects
     _require_columns(src, keys_by_file)
     all_keys = sorted(set().union(*keys_by_file.values())) if keys_by_file else []
     extracts = ", ".join(

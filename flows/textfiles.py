@@ -65,6 +65,9 @@ class Prescan:
     multiline_records: int = 0
     encoding_hint: str | None = None
     clean_path: str | None = None  # the UTF-8 copy DuckDB reads instead, when one was needed
+    newline: str = "\n"  # of the file DuckDB reads: "\r\n" when every line ends so
+    crlf_lines: int = 0
+    lf_lines: int = 0
 
     @property
     def read_path(self) -> str:
@@ -138,7 +141,11 @@ def split_fields(text: str, delimiter: str, quote: str | None) -> list[str]:
         return text.split()
     if not quote:
         return text.split(delimiter)
-    return next(csv.reader([text], delimiter=delimiter, quotechar=quote, doublequote=True), [])
+    try:  # the first record of the text, which may span lines inside quotes
+        return next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar=quote,
+                               doublequote=True, strict=True), [])
+    except csv.Error:  # e.g. a quote in the middle of an unquoted field: not a well-formed record
+        return []
 
 
 def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str | None = None,
@@ -199,6 +206,10 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
     n = 0
     for raw in _physical_lines(path, "utf-8" if utf8 else encoding):
         n += 1
+        if raw.endswith(b"\r\n"):
+            scan.crlf_lines += 1
+        elif raw.endswith(b"\n"):
+            scan.lf_lines += 1
         text = check_line(raw, n, encoding, utf8, max_line_bytes, remove, scan)
         if text is None:
             continue
@@ -214,8 +225,11 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
     while pending:
         close_pending(True)
     scan.removed = sorted(removed, key=lambda r: r.line)
-    if scan.removed or not utf8 or whitespace:
+    mixed_newlines = scan.crlf_lines and scan.lf_lines  # DuckDB reads one kind of line break per file
+    if scan.removed or not utf8 or whitespace or mixed_newlines:
         scan.clean_path = _write_clean_copy(path, scan, encoding, utf8, whitespace, scratch)
+    elif scan.crlf_lines:
+        scan.newline = "\r\n"
     return scan
 
 
