@@ -20,6 +20,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from flows.config import ConfigError, ProjectConfig, SourceConfig, load_config
@@ -192,7 +193,8 @@ def check_warehouse(warehouse: Path, report: CheckReport) -> None:
             os.close(fd)
 
 
-def check(config_path: Path | str, warehouse: Path, allow_generated_salt: bool = False) -> CheckReport:
+def check(config_path: Path | str, warehouse: Path, allow_generated_salt: bool = False,
+          as_of: date | None = None) -> CheckReport:
     started = time.perf_counter()
     report = CheckReport()
     try:
@@ -200,6 +202,11 @@ def check(config_path: Path | str, warehouse: Path, allow_generated_salt: bool =
     except ConfigError as exc:
         report.problems.append(f"{exc}.".replace("..", "."))
     if report.config is not None:
+        as_of = as_of or date.today()
+        if report.config.earliest_date > as_of:
+            report.problems.append(
+                f"quality.earliest_date ({report.config.earliest_date}) is after the as-of date {as_of}: the orders "
+                "date check could not be evaluated. Set quality.earliest_date to a date before your oldest record.")
         check_sources(report.config, report)
         check_salt(report.config, warehouse, allow_generated_salt, report)
     check_warehouse(warehouse, report)

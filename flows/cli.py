@@ -89,7 +89,7 @@ def _no_space_left(exc: BaseException, warehouse: Path) -> str | None:
 
 
 USER_ERRORS = ("ConfigError", "SourceError", "SourceUnreachable", "SaltMissing", "WarehouseBusy", "GateFailed",
-               "DbtFailed", "RedactedError")
+               "GateSettingError", "DbtFailed", "RedactedError")
 
 
 def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
@@ -97,7 +97,7 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
     from flows.check import check
 
     started, started_wall = time.perf_counter(), time.time()
-    report = check(config, warehouse, allow_generated_salt)  # before Prefect starts: a second, not minutes
+    report = check(config, warehouse, allow_generated_salt, as_of)  # before Prefect starts: a second, not minutes
     if not report.ok:
         print(report.render(), file=sys.stderr)
         return 2
@@ -152,6 +152,10 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
           f"quarantined {s['rows_quarantined']:,}")
     layers = s["layer_rows"]
     print("  rows per layer: " + ", ".join(f"{k} {v:,}" for k, v in layers.items()))
+    excluded = s.get("activity_exclusions") or {}
+    print(f"  not activity: {sum(excluded.values()):,} orders"
+          + (f" ({', '.join(f'{k} {v:,}' for k, v in excluded.items())})" if excluded else "")
+          + f"; activity.min_qualifying_amount = {s.get('min_qualifying_amount', 0):g}")
     print("  gates: " + ", ".join(
         f"{k} {'passed' if g['passed'] else 'FAILED'} ({g['evaluated']} checks, {g['warnings']} warnings)"
         for k, g in s["gates"].items()))

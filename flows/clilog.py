@@ -59,12 +59,11 @@ def setup(warehouse: Path) -> Path:
                 h.setFormatter(_NoTraceback(h.formatter))
         if (lg is root or not lg.propagate) and file_handler not in lg.handlers:
             lg.addHandler(file_handler)
-    for lg in (root, logging.getLogger("flows"), logging.getLogger("liucun")):
-        lg.setLevel(min(lg.level or logging.DEBUG, logging.DEBUG))
-    # the root at DEBUG must not flood the terminal: its console handlers show INFO and up, as before
-    for h in root.handlers:
-        if h is not file_handler and h.level == logging.NOTSET:
-            h.setLevel(logging.INFO)
+    own = logging.getLogger("liucun")  # the CLI's own debug records: the file only, never the terminal
+    own.setLevel(logging.DEBUG)
+    own.propagate = False
+    if file_handler not in own.handlers:
+        own.addHandler(file_handler)
     return path
 
 

@@ -32,6 +32,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -109,6 +110,10 @@ class ProjectConfig:
     row_count_band_warn: tuple[float, float] = (0.8, 1.25)
     row_count_band_block: tuple[float, float] = (0.5, 2.0)
     row_count_band_min_rows: int = 50  # marts that had fewer rows last time are not banded
+    # the staging gate's plausibility floor for record dates (history older than this is an error)
+    earliest_date: date = date(1970, 1, 1)
+    # an order counts as activity when its net amount is above this (dbt var min_qualifying_amount)
+    min_qualifying_amount: float = 0.0
 
 
 def _expand(value: str, where: str) -> str:
@@ -296,8 +301,16 @@ def _bands(raw: object, where: str) -> dict:
     defaults = {"warn": (0.8, 1.25), "block": (0.5, 2.0)}
     if raw is None:
         raw = {}
-    if not isinstance(raw, dict) or set(raw) - {"row_count_bands"}:
-        raise ConfigError(f"{where}: only `row_count_bands: {{warn: [low, high], block: [low, high]}}` is known")
+    if not isinstance(raw, dict) or set(raw) - {"row_count_bands", "earliest_date"}:
+        raise ConfigError(f"{where}: known keys are `row_count_bands: {{warn: [low, high], block: [low, high]}}` "
+                          "and `earliest_date: YYYY-MM-DD`")
+    out_dates: dict = {}
+    if "earliest_date" in raw:
+        value = raw["earliest_date"]
+        try:
+            out_dates["earliest_date"] = value if isinstance(value, date) else date.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{where}.earliest_date must be a date like 1990-01-01, not {value!r}") from None
     bands = raw.get("row_count_bands") or {}
     if not isinstance(bands, dict) or set(bands) - {*defaults, "min_rows"}:
         raise ConfigError(f"{where}.row_count_bands: give `warn` and/or `block` as [low, high] factors, "
@@ -316,7 +329,7 @@ def _bands(raw: object, where: str) -> dict:
         if not 0 <= low <= 1 <= high:
             raise ConfigError(f"{where}.row_count_bands.{name}: need 0 <= low <= 1 <= high, not [{low}, {high}]")
         out[f"row_count_band_{name}"] = (low, high)
-    return out
+    return {**out, **out_dates}
 
 
 def _share(value: object, where: str) -> float:
@@ -473,4 +486,17 @@ def load_config(path: Path | str) -> ProjectConfig:
     if not isinstance(sources_raw, dict) or not sources_raw:
         raise ConfigError(f"{cfg_path}: `sources:` must map source names to their settings")
     sources = [_source(n, s or {}, cfg_path, tz) for n, s in sources_raw.items()]
-    return ProjectConfig(cfg_path, data_dir, tz, sources, **_bands(raw.get("quality"), f"{cfg_path}: quality"))
+    return ProjectConfig(cfg_path, data_dir, tz, sources, **_bands(raw.get("quality"), f"{cfg_path}: quality"),
+                         **_activity(raw.get("activity"), f"{cfg_path}: activity"))
+
+
+def _activity(raw: object, where: str) -> dict:
+    """``activity: {min_qualifying_amount: N}``: orders with net amount <= N are not activity."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or set(raw) - {"min_qualifying_amount"}:
+        raise ConfigError(f"{where}: only `min_qualifying_amount: <amount>` is known")
+    value = raw.get("min_qualifying_amount", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{where}.min_qualifying_amount must be a number (an order amount), not {value!r}")
+    return {"min_qualifying_amount": float(value)}

@@ -39,6 +39,19 @@ from flows.warehouse import Warehouse
 EXTRACT_WORKERS = 3  # sources extracted at once; each DuckDB extract is capped at 6 GB
 
 
+def activity_exclusions(candidate: Path, min_qualifying_amount: float) -> dict[str, int]:
+    """Orders that do not count as activity, per reason (``fct_orders.is_qualifying`` is false)."""
+    import duckdb
+
+    with duckdb.connect(str(candidate), read_only=True) as con:
+        rows = con.execute(
+            """select case when net_amount < 0 then 'negative value (returns, credit notes)'
+                           when net_amount = 0 then 'zero value'
+                           else 'at or below activity.min_qualifying_amount' end, count(*)
+               from marts.fct_orders where not is_qualifying group by 1 order by 1""").fetchall()
+    return {reason: n for reason, n in rows}
+
+
 def _headline(published: Path) -> dict[str, Any]:
     import duckdb
 
@@ -100,7 +113,8 @@ def retention_pipeline(
 
         loads = ingest_sources(config, candidate, run_dir, run_id, as_of, wh.root, allow_generated_salt)
         params = GateParams.from_config(config, as_of, last_publication_row_counts(wh.published))
-        dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone}
+        dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone,
+                    "min_qualifying_amount": config.min_qualifying_amount}
         gates = {"raw": validate_layer("raw", candidate, params, reports)}
         create_ml_schema(candidate)  # source ml exists (empty) before dbt runs, fitted or not
         dbt_build("staging", candidate, settings.dbt_project_dir, run_dir, dbt_vars)
@@ -112,6 +126,7 @@ def retention_pipeline(
                   exclude=f"staging {DBT_MODEL_INPUTS}", buildable=True)
         gates["marts"] = validate_layer("marts", candidate, params, reports)
         counts = layer_row_counts(candidate)
+        excluded = activity_exclusions(candidate, config.min_qualifying_amount)
         gate_summary = {k: {"passed": g.passed, "evaluated": g.evaluated, "warnings": len(g.warnings)}
                         for k, g in gates.items()}
         pub = publish_candidate(wh, candidate, run_id, as_of, gate_summary)
@@ -133,6 +148,8 @@ def retention_pipeline(
         "files_skipped": sum(r.files_skipped for r in loads),
         "rows_replaced": sum(r.rows_replaced for r in loads),
         "layer_rows": counts,
+        "activity_exclusions": excluded,
+        "min_qualifying_amount": config.min_qualifying_amount,
         "mart_rows": pub.row_counts,
         "gates": gate_summary,
         "headline": _headline(pub.path),

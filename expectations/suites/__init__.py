@@ -32,6 +32,7 @@ class GateParams:
     row_count_band_warn: tuple[float, float] = (0.8, 1.25)
     row_count_band_block: tuple[float, float] = (0.5, 2.0)
     row_count_band_min_rows: int = 50  # marts smaller than this last time are not banded (too noisy)
+    earliest_date: date = date(1970, 1, 1)  # quality.earliest_date: the plausibility floor of record dates
 
     @classmethod
     def from_config(cls, config: ProjectConfig, as_of: date,
@@ -43,7 +44,7 @@ class GateParams:
             freshness=tuple((s.name, s.kind, s.freshness_warn_days, s.freshness_error_days) for s in config.sources),
             previous_row_counts=previous_row_counts or {},
             row_count_band_warn=config.row_count_band_warn, row_count_band_block=config.row_count_band_block,
-            row_count_band_min_rows=config.row_count_band_min_rows,
+            row_count_band_min_rows=config.row_count_band_min_rows, earliest_date=config.earliest_date,
         )
 
     def expects_rows(self, kind: str) -> bool:

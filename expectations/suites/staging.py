@@ -10,14 +10,25 @@ from great_expectations import expectations as gxe
 from expectations.suites import WARNING, GateParams, TableSuite, suite
 
 
+class GateSettingError(ValueError):
+    """A gate cannot be evaluated with these settings; the message names the setting to change."""
+
+
 def build_stg_commerce__orders_suite(params: GateParams) -> gx.ExpectationSuite:
-    latest = (params.as_of + timedelta(days=2)).isoformat()
+    latest = params.as_of + timedelta(days=2)
+    if params.earliest_date > latest:
+        raise GateSettingError(
+            f"the orders date check cannot be evaluated: quality.earliest_date ({params.earliest_date}) is after "
+            f"the as-of date {params.as_of}. Set quality.earliest_date in liucun.yml to a date before your "
+            "oldest order, or check --as-of")
     return suite(
         "stg_commerce__orders",
         gxe.ExpectColumnValuesToNotBeNull(column="channel"),
         gxe.ExpectColumnValuesToBeBetween(
-            column="ordered_at", min_value="2000-01-01 00:00:00", max_value=f"{latest} 00:00:00",
-            description="orders are dated between 2000 and the as-of date",
+            column="ordered_at", min_value=f"{params.earliest_date.isoformat()} 00:00:00",
+            max_value=f"{latest.isoformat()} 00:00:00",
+            description=f"orders are dated between quality.earliest_date ({params.earliest_date}) and the "
+                        "as-of date + 2 days",
         ),
         gxe.ExpectColumnMeanToBeBetween(
             column="net_amount", min_value=1, max_value=100_000,
