@@ -377,6 +377,23 @@ def _scan_failed_run(scan: Scan, wh: Path, label: str, capfd: Any, caplog: Any) 
     return run_dir
 
 
+def _plant_hostile_lines(path: Path) -> list[str]:
+    """Append lines that once aborted a whole file with DuckDB's own error quoting the line: an
+    oversized line, a quote that never closes, bytes invalid in UTF-8 and a NUL byte, each carrying
+    a phone or an email. Returns the planted values."""
+    planted = ["13911112222", "13922223333", "hostile.person@example.org", "13933334444"]
+    lines = [
+        f"T900000001,C1,{planted[0]},,complaint,hotline,2026-10-01 10:00:00,," + "x" * 2_100_000 + f" {planted[0]},,",
+        f'T900000002,C1,13800000000,,"complaint {planted[1]},hotline,2026-10-01 10:00:00,,,',
+        b"T900000003,C1,,,complaint,hotline,2026-10-01 10:00:00,,," + b"\xff\xfe " + planted[2].encode(),
+        f"T900000004,C1,{planted[3]},,comp\x00laint,hotline,2026-10-01 10:00:00,,,",
+    ]
+    with path.open("ab") as fh:
+        for line in lines:
+            fh.write((line if isinstance(line, bytes) else line.encode()) + b"\n")
+    return planted
+
+
 def test_a_faulty_run_leaks_no_pii_in_quarantine_reports_or_logs(prefect_backend, run_logs_at_debug,
                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                capfd, caplog):
@@ -391,7 +408,10 @@ def test_a_faulty_run_leaks_no_pii_in_quarantine_reports_or_logs(prefect_backend
     src, wh = tmp_path / "src", tmp_path / "wh"
     generate(src, customers=1500, months=12, seed=23, end_date=END, faults=True)
     monkeypatch.setenv("LIUCUN_PII_SALT", SALT)
-    scan = Scan(collect_needles(src, monkeypatch, salt=SALT))
+    planted = _plant_hostile_lines(src / "service" / "tickets.csv")
+    found = collect_needles(src, monkeypatch, salt=SALT)
+    scan = Scan(Needles(found.phones | {p for p in planted if "@" not in p},
+                        found.emails | {p for p in planted if "@" in p}, found.secrets))
     capfd.readouterr()
 
     assert _run(_config(tmp_path, "failing.yml", lambda s: s.pop("invoices")), wh) == 1
@@ -426,4 +446,6 @@ def test_a_faulty_run_leaks_no_pii_in_quarantine_reports_or_logs(prefect_backend
         masked = con.execute("select count(*) from audit.quarantine where record like '%<phone>%' "
                              "or record like '%<email>%'").fetchone()[0]
     assert reasons.get("malformed_row", 0) >= 3 and masked > 0 and sum(reasons.values()) > 100
+    for reason in ("oversized_line", "unbalanced_quote", "control_character"):  # the planted lines, each
+        assert reasons.get(reason, 0) >= 1, reasons
     assert scan.looked_at["prefect log"] > 60 and scan.looked_at["file"] >= 10
