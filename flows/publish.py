@@ -96,6 +96,12 @@ def publish(
         }.items():
             if comment:
                 con.execute(f"comment on table marts.{q(t)} is {lit(comment)}")
+        # every column's dbt description (persist_docs put it on the candidate) is a column comment
+        # of the published file, so a BI tool browsing it sees the documentation
+        for t, column, comment in con.execute(
+                "select table_name, column_name, comment from duckdb_columns() where database_name = 'cand' "
+                "and schema_name = 'marts' and comment is not null and comment <> ''").fetchall():
+            con.execute(f"comment on column marts.{q(t)}.{q(column)} is {lit(comment)}")
         _copy_audit(con, has_previous)
         con.execute(
             "insert into audit.publications values (?, ?, ?, ?, ?, ?)",

@@ -41,7 +41,8 @@ DEFAULT_MAX_LINE_BYTES = 1_000_000  # below DuckDB's 2,000,000-byte line limit
 MAX_RECORD_LINES = 20  # a quoted field may span at most this many physical lines
 DELIMITER_CANDIDATES = (",", ";", "\t", "|")
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_WIDE = ("utf-16", "utf-32")  # encodings where b"\n" is not a line boundary by itself
+_WIDE = ("utf-16", "utf-32")
+csv.field_size_limit(2_000_000)  # a field may be as long as a line (max_line_bytes)  # encodings where b"\n" is not a line boundary by itself
 
 
 @dataclass

@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+REPO = Path(__file__).resolve().parents[2]
+
 from expectations.gate import GateFailed
 from flows.ingest import SourceError
 from tests.support.pipeline import DEMO_CONFIG
@@ -60,6 +62,32 @@ def test_flow_publishes_marts_duckdb_and_parquet(published):
     assert not any((warehouse / ".runs").iterdir()), "the published candidate is cleaned up"
     assert not list(warehouse.glob("*.wal")) and not list(warehouse.glob(".liucun.duckdb.*"))
     assert summary["headline"]["crr"] > 0
+
+
+def _dbt_column_descriptions() -> dict[tuple[str, str], str]:
+    """(model, column) -> description, read from the marts' yml files (independently of dbt)."""
+    import yaml
+
+    docs: dict[tuple[str, str], str] = {}
+    for yml in (REPO / "dbt_project" / "models" / "marts").rglob("*.yml"):
+        for model in (yaml.safe_load(yml.read_text()) or {}).get("models", []):
+            for col in model.get("columns", []):
+                docs[(model["name"], col["name"])] = " ".join(str(col.get("description", "")).split())
+    return docs
+
+
+def test_every_published_mart_column_carries_its_dbt_description(published):
+    """BI tools browsing liucun.duckdb see each column's documentation as its comment."""
+    warehouse, summary = published
+    docs = _dbt_column_descriptions()
+    with duckdb.connect(str(warehouse / "liucun.duckdb"), read_only=True) as con:
+        cols = con.execute("select table_name, column_name, comment from duckdb_columns() "
+                           "where schema_name = 'marts'").fetchall()
+    assert len(cols) > 200 and {t for t, _, _ in cols} == set(summary["mart_rows"])
+    missing = [(t, c) for t, c, comment in cols if not comment]
+    assert not missing, f"{len(missing)} published mart columns have no comment, e.g. {missing[:5]}"
+    differ = [(t, c) for t, c, comment in cols if " ".join(comment.split()) != docs.get((t, c))]
+    assert not differ, f"comments differ from the dbt descriptions for {differ[:5]}"
 
 
 def test_faulty_input_fails_and_leaves_the_publication_untouched(published, faulty_sources: Path):

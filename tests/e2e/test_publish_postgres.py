@@ -138,6 +138,12 @@ def test_demo_publishes_every_mart_with_its_contents_and_audit_row(pg, first: Pa
                                    "and table_name = ?", [t]).fetchone()[0]
             cur.execute("select obj_description(%s::regclass, 'pg_class')", [f"marts.{t}"])
             assert cur.fetchone()[0] == comment
+            duck_docs = dict(duck.execute("select column_name, comment from duckdb_columns() where schema_name = "
+                                          "'marts' and table_name = ?", [t]).fetchall())
+            cur.execute("select a.attname, col_description(a.attrelid, a.attnum) from pg_attribute a where "
+                        "a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped", [f"marts.{t}"])
+            pg_docs = dict(cur.fetchall())
+            assert pg_docs == duck_docs and all(pg_docs.values()), f"marts.{t}: column comments differ"
         assert sum(row_counts.values()) > 10_000
         cur.execute("select run_id, version, as_of_date::text, row_counts, gates, postgres_schema "
                     "from audit.publications order by publication_id")

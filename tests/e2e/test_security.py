@@ -408,8 +408,8 @@ def test_a_faulty_run_leaks_no_pii_in_quarantine_reports_or_logs(prefect_backend
     src, wh = tmp_path / "src", tmp_path / "wh"
     generate(src, customers=1500, months=12, seed=23, end_date=END, faults=True)
     monkeypatch.setenv("LIUCUN_PII_SALT", SALT)
-    planted = _plant_hostile_lines(src / "service" / "tickets.csv")
     found = collect_needles(src, monkeypatch, salt=SALT)
+    planted = _plant_hostile_lines(src / "service" / "tickets.csv")
     scan = Scan(Needles(found.phones | {p for p in planted if "@" not in p},
                         found.emails | {p for p in planted if "@" in p}, found.secrets))
     capfd.readouterr()
