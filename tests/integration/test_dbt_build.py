@@ -9,7 +9,9 @@ import pandas as pd
 def test_every_dbt_node_passes(built):
     _, summary = built
     statuses = {r["unique_id"]: r["status"] for r in summary.results}
-    bad = {k: v for k, v in statuses.items() if v not in ("success", "pass")}
+    # exposures are declarations (who reads the marts): dbt lists them as no-op
+    bad = {k: v for k, v in statuses.items() if v not in ("success", "pass")
+           and not (k.startswith("exposure.") and v == "no-op")}
     assert not bad, bad
     assert summary.count("model") >= 15
     assert summary.count("unit_test") >= 5
