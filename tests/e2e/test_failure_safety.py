@@ -79,8 +79,10 @@ def test_a_second_run_while_one_holds_the_warehouse_is_refused(tmp_path: Path):
     with wh.lock():  # a real flock held by this process, as a running pipeline holds it
         proc = subprocess.run(_demo(tmp_path, wh.root, 3), env=_env(tmp_path), capture_output=True,
                               text=True, timeout=600)
-    assert proc.returncode == 1
+    # refused by the checks `liucun run` makes before anything starts (exit 2: nothing was run)
+    assert proc.returncode == 2, proc.stderr[-2000:]
     assert "another liucun run" in proc.stderr and f"pid {os.getpid()}" in proc.stderr
+    assert "nothing was run" in proc.stderr and "Traceback" not in proc.stderr
     assert not (wh.root / "liucun.duckdb").exists() and not (wh.root / "state.duckdb").exists()
 
 

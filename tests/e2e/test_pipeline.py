@@ -140,10 +140,13 @@ def test_demo_command_end_to_end(tmp_path: Path):
     assert "gates: raw passed" in proc.stdout
     salt = tmp_path / "wh" / ".secrets" / "pii_salt"
     assert salt.exists() and oct(salt.stat().st_mode & 0o777) == "0o600"
-    # a second run started with faults on the same warehouse fails and says why
+    # a second run started with faults on the same warehouse fails and says why: the faulty
+    # invoices export lacks a required column, which the checks before the run find
+    published = sha256(tmp_path / "wh" / "liucun.duckdb")
     proc2 = subprocess.run(
         [str(liucun), "demo", "--warehouse", str(tmp_path / "wh"), "--customers", "1500", "--months", "12",
          "--faults"], capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
-    assert proc2.returncode == 1
-    assert "PIPELINE FAILED — nothing was published" in proc2.stderr
-    assert "last publication" in proc2.stderr and "is unchanged" in proc2.stderr
+    assert proc2.returncode == 2, proc2.stderr[-3000:]
+    assert "nothing was run" in proc2.stderr and "Traceback" not in proc2.stderr
+    assert "invoices.csv has no column(s) 'status'" in proc2.stderr, proc2.stderr
+    assert sha256(tmp_path / "wh" / "liucun.duckdb") == published
