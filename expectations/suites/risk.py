@@ -30,6 +30,26 @@ def build_fct_churn_risk_suite(params: GateParams) -> gx.ExpectationSuite:
     )
 
 
+def build_fct_customer_bgnbd_scores_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "fct_customer_bgnbd_scores",
+        gxe.ExpectColumnValuesToBeBetween(column="p_alive", min_value=0, max_value=1,
+                                          description="P(alive) is a probability"),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from (select count(*) as n, count(distinct customer_id) as d from {batch}) as s, "
+                "(select count(*) as customers from intermediate.int_customer_rfm) as c, "
+                "(select count(*) as fits, max(n_customers) as fitted from marts.rpt_bgnbd_fit) as f "
+                "where s.d <> s.n or f.fits > 1 or (f.fits = 0 and s.n > 0) "
+                "or (f.fits = 1 and (s.n <> c.customers or f.fitted <> c.customers))"
+            ),
+            description="the published model is complete: at most one fit (rpt_bgnbd_fit), and with a fit "
+                        "one score per customer it was fitted on (every customer of int_customer_rfm)",
+        ),
+    )
+
+
 SUITES = [
     TableSuite("marts", "fct_churn_risk", build_fct_churn_risk_suite),
+    TableSuite("marts", "fct_customer_bgnbd_scores", build_fct_customer_bgnbd_scores_suite),
 ]

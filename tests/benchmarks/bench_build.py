@@ -26,7 +26,7 @@ FAMILIES = {
                               "int_retention_period_counts"),
     "churn (events, drivers)": ("fct_churn_events", "rpt_churn_drivers", "int_churn"),
     "cancellation + recall": ("rpt_cancellation_flow", "fct_recall_contacts", "rpt_recall_roi", "int_recall"),
-    "churn risk": ("fct_churn_risk", "int_customer_rfm"),
+    "churn risk": ("fct_churn_risk", "int_customer_rfm", "fct_customer_bgnbd_scores", "rpt_bgnbd_fit"),
 }
 END = date(2026, 10, 31)
 
