@@ -55,4 +55,5 @@ serve: setup
 	$(VENV)/bin/liucun serve
 
 clean:
+	-[ -x $(VENV)/bin/liucun ] && $(VENV)/bin/liucun server stop
 	rm -rf warehouse dbt_project/target dbt_project/logs .pytest_cache

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from flows import stopping
 
 DEFAULT_END_DATE = date(2026, 10, 31)
 
@@ -103,17 +107,28 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
         return 2
 
     from flows import clilog
+    from flows.prefect_api import reporting_to
     from flows.publish_postgres import PostgresPublishFailed
     from flows.redact import redact
     from flows.retention_pipeline import retention_pipeline
 
     debug_log = clilog.setup(warehouse)
+    published_before = _published_version(warehouse)
+    # SIGTERM (kill, a service manager) stops the run as Ctrl-C does; inside the flow
+    # flows/stopping.py ends the running tasks first
+    previous_term = signal.signal(signal.SIGTERM, _raise_stopped)
     try:
-        summary = retention_pipeline(
-            config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
-            full_refresh=full_refresh, allow_generated_salt=allow_generated_salt,
-            publish_postgres_dsn_env=_publish_postgres_env(publish_postgres),
-        )
+        with contextlib.ExitStack() as stack:
+            api = _prefect_api()
+            if api is not None:
+                stack.enter_context(reporting_to(api))
+            summary = retention_pipeline(
+                config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
+                full_refresh=full_refresh, allow_generated_salt=allow_generated_salt,
+                publish_postgres_dsn_env=_publish_postgres_env(publish_postgres),
+            )
+            if api is not None:
+                summary = {**summary, "prefect_ui": f"{api.ui}/runs/flow-run/{summary['run_id']}"}
     except PostgresPublishFailed as exc:
         clilog.log_exception(exc, "PostgreSQL publish failed")
         _print_summary(exc.summary, time.perf_counter() - started)
@@ -121,7 +136,15 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
               file=sys.stderr)
         print(redact(str(exc)), file=sys.stderr)
         return 3
-    except Exception as exc:  # noqa: BLE001 - report any failure plainly
+    except BaseException as exc:  # noqa: BLE001 - report any failure plainly
+        signum = stopping.is_stop(exc)
+        if signum is None and not isinstance(exc, Exception):
+            raise
+        if signum is not None:
+            clilog.log_exception(exc, "run stopped by a signal")
+            print(_stopped_message(signum, warehouse, published_before), file=sys.stderr)
+            print(f"Details: {debug_log}", file=sys.stderr)
+            return 128 + signum
         clilog.log_exception(exc, "pipeline failed")
         print("\nPIPELINE FAILED — nothing was published.", file=sys.stderr)
         what = str(exc) if type(exc).__name__ in USER_ERRORS else f"{type(exc).__name__}: {exc}"
@@ -133,8 +156,51 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
             print(f"Validation reports of this run: {reports[0].parent}", file=sys.stderr)
         print(f"Details (with the traceback): {debug_log}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
     _print_summary(summary, time.perf_counter() - started)
     return 0
+
+
+def _prefect_api():  # noqa: ANN202 - flows.prefect_api.Api | None
+    """The Prefect server this run reports to: PREFECT_API_URL, else a local one kept running in the
+    background for later runs (started now if none runs). None: Prefect's temporary server."""
+    from flows.prefect_api import ServerError, ensure_server
+
+    try:
+        api = ensure_server()
+    except ServerError as exc:
+        print(f"liucun: {exc}; this run uses a temporary Prefect server instead", file=sys.stderr)
+        return None
+    if api.how == "started":
+        print(f"Started a local Prefect server at {api.ui} (UI); later runs reuse it. "
+              "Stop it with `liucun server stop`.", flush=True)
+    return api
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    stopping.request_stop(signum)
+    raise stopping.RunStopped(signum)
+
+
+def _published_version(warehouse: Path) -> str | None:
+    from flows.publish import latest_publication
+
+    try:
+        last = latest_publication(warehouse / "liucun.duckdb")
+    except Exception:  # noqa: BLE001 - no publication yet, or unreadable: nothing to compare
+        return None
+    return last.version if last else None
+
+
+def _stopped_message(signum: int, warehouse: Path, published_before: str | None) -> str:
+    name = signal.Signals(signum).name
+    now = _published_version(warehouse)
+    if now is not None and now != published_before:
+        return (f"\nSTOPPED by {name} after this run had published version {now} (a publish under "
+                "way is completed before stopping); it stopped there.")
+    return (f"\nSTOPPED by {name} — nothing was published; {_last_publication(warehouse)}. "
+            "The warehouse is unlocked; the next run clears what this one left behind.")
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -167,6 +233,8 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
         print(f"  postgres:  {pg['dsn']} schema {pg['schema']} (audit {pg['audit_table']})" if pg["published"]
               else f"  postgres:  NOT PUBLISHED to {pg['dsn']}")
     print(f"  reports:   {s['reports']}")
+    if s.get("prefect_ui"):
+        print(f"  prefect:   {s['prefect_ui']}")
     h = s.get("headline")
     if h:
         print(f"  headline: {h['period_start'][:7]} customer retention rate CRR = (E - N) / S = "
@@ -224,6 +292,14 @@ def _contracts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server(args: argparse.Namespace) -> int:
+    from flows import prefect_api
+
+    home = Path(args.prefect_home).resolve() if args.prefect_home else None
+    print(prefect_api.stop_recorded(home) if args.action == "stop" else prefect_api.status(home))
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from flows.serve import ServeError, serve
 
@@ -262,6 +338,22 @@ def _publish_postgres_env(value: str | None) -> str | None:
     return value
 
 
+def _at_least(minimum: int, why: str):  # noqa: ANN202 - an argparse type
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"{n} is too few: {why}")
+        return n
+    return parse
+
+
+_customers = _at_least(100, "the sample needs at least 100 customers")
+_months = _at_least(1, "at least 1 month")
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -275,8 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="write a realistic sample of every source export")
     g.add_argument("--out", required=True, help="output folder")
-    g.add_argument("--customers", type=int, default=20_000, help="number of real people (default 20000)")
-    g.add_argument("--months", type=int, default=24, help="months of history (default 24)")
+    g.add_argument("--customers", type=_customers, default=20_000,
+                   help="number of real people (default 20000, at least 100)")
+    g.add_argument("--months", type=_months, default=24, help="months of history (default 24)")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--end-date", type=_date, default=DEFAULT_END_DATE, help="last day simulated")
     g.add_argument("--faults", action="store_true", help="inject realistic bad input")
@@ -288,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="generate the sample and run the whole pipeline on it")
     d.add_argument("--warehouse", default="warehouse", help="warehouse folder (default ./warehouse)")
     d.add_argument("--sources", help="where to generate the sample (default WAREHOUSE/demo_sources)")
-    d.add_argument("--customers", type=int, default=20_000)
-    d.add_argument("--months", type=int, default=24)
+    d.add_argument("--customers", type=_customers, default=20_000, help="default 20000, at least 100")
+    d.add_argument("--months", type=_months, default=24)
     d.add_argument("--seed", type=int, default=42)
     d.add_argument("--end-date", type=_date, default=DEFAULT_END_DATE)
     d.add_argument("--faults", action="store_true", help="demo with corrupted input (the run must fail)")
@@ -312,6 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--config", required=True, help="path to liucun.yml")
     ck.add_argument("--warehouse", default="warehouse")
     ck.set_defaults(func=_check)
+
+    srv = sub.add_parser("server", help="the local Prefect server `liucun run` starts and reuses: "
+                                        "status, or stop it")
+    srv.add_argument("action", choices=["status", "stop"])
+    srv.add_argument("--prefect-home", help="its Prefect home (default: $PREFECT_HOME, else ~/.prefect)")
+    srv.set_defaults(func=_server)
 
     sv = sub.add_parser("serve", help="local Prefect server + worker running the scheduled deployments "
                                       "of flows/prefect.yaml (Ctrl-C stops both)")

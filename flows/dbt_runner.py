@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from flows import stopping
+
 
 class DbtFailed(RuntimeError):
     pass
@@ -55,21 +57,25 @@ def run_dbt(
     ]
     child_env = {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     log.info("dbt %s", " ".join(args))
+    # same process group as liucun: a SIGKILL of the whole run (or Ctrl-C in a terminal) reaches dbt
+    # too; a stop by signal (flows/stopping.py) terminates it explicitly
     proc = subprocess.Popen(cmd, cwd=project_dir, env=child_env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
     tail: list[str] = []
     no_space = ""  # a full disk makes dbt crash in its logging: its tail then hides the cause
     assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip()
-        tail = (tail + [line])[-40:]
-        if not no_space and "No space left on device" in line:
-            no_space = line.strip()
-        if on_line:
-            on_line(line)
-        elif any(k in line for k in ("ERROR", "FAIL", "WARN", "Finished running", "Done.")):
-            log.info("dbt | %s", line)
-    code = proc.wait()
+    with stopping.child(proc):
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = (tail + [line])[-40:]
+            if not no_space and "No space left on device" in line:
+                no_space = line.strip()
+            if on_line:
+                on_line(line)
+            elif any(k in line for k in ("ERROR", "FAIL", "WARN", "Finished running", "Done.")):
+                log.info("dbt | %s", line)
+        code = proc.wait()
+    stopping.check()  # dbt ended because the run is stopping: say so, not "dbt failed"
     results, elapsed = [], 0.0
     run_results = target / "run_results.json"
     if run_results.exists():

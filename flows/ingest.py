@@ -35,6 +35,7 @@ from typing import Any
 
 import duckdb
 
+from flows import stopping
 from flows.config import ProjectConfig, SourceConfig
 from flows.contracts import CONTRACTS
 from flows.pii import mask_text_sql
@@ -214,7 +215,7 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
     scratch.unlink(missing_ok=True)
     sha: dict[str, str] = {}
     skipped, new_cursor, drift, read_warnings = 0, None, [], []
-    with duckdb.connect(str(scratch)) as con:
+    with stopping.interruptible(duckdb.connect(str(scratch))) as con:  # a stopped run interrupts it
         con.execute("set TimeZone = 'UTC'")
         con.execute("set memory_limit = '6GB'")
         known = {r[0] for r in con.execute("select name from pg_timezone_names()").fetchall()}
@@ -306,7 +307,7 @@ def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> 
 def merge_extracts(db_path: Path, extracts: list[Extract], run_id: str) -> list[LoadResult]:
     """Write every extract into the warehouse, one transaction per source."""
     results = []
-    with duckdb.connect(str(db_path)) as con:
+    with stopping.interruptible(duckdb.connect(str(db_path))) as con:
         con.execute("set TimeZone = 'UTC'")
         create_raw_schema(con)
         for ex in extracts:

@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.gate import GateFailed, GateResult, run_gate
 from expectations.suites import GateParams
+from flows import stopping
 from flows.churn_scoring import ScoringResult, score_warehouse
 from flows.config import ProjectConfig, SourceConfig
 from flows.dbt_runner import DbtRunSummary, run_dbt
@@ -42,7 +43,10 @@ from flows.warehouse import Warehouse
 
 
 def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry transient I/O trouble (connections, locks), never a contract or config error."""
+    """Retry transient I/O trouble (connections, locks), never a contract or config error, and
+    nothing once the run is stopping."""
+    if stopping.requested():
+        return False
     try:
         state.result()
     except SourceError:
@@ -129,12 +133,17 @@ def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: 
 @redacting
 def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path,
               dbt_vars: dict[str, str], exclude: str | None = None, buildable: bool = False) -> DbtRunSummary:
-    """``dbt build --select <select> [--exclude <exclude>]`` (models, unit tests and data tests) on
-    the candidate; an empty ``select`` builds everything not excluded. ``buildable`` selects a test
+    """``dbt build --select <select> [--exclude <exclude>]`` (models, seeds and data tests) on the
+    candidate; an empty ``select`` builds everything not excluded. ``buildable`` selects a test
     only when all its parents are built by this or an earlier step (``--indirect-selection
-    buildable``), so a layer built in several steps runs each test once."""
+    buildable``), so a layer built in several steps runs each test once.
+
+    dbt unit tests (hand-worked rows, no data) are left out, as dbt recommends for production
+    builds: they test the models' logic, which does not change between runs, and they run in
+    ``make test`` and CI (tests/unit/test_dbt_unit_tests.py, the integration builds)."""
     log = get_run_logger()
-    args = ["build", *(["--select", select] if select else []), *(["--exclude", exclude] if exclude else [])]
+    args = ["build", *(["--select", *select.split()] if select else []),
+            *(["--exclude", *exclude.split()] if exclude else []), "--exclude-resource-type", "unit_test"]
     if buildable:
         args += ["--indirect-selection", "buildable"]
     summary = run_dbt(

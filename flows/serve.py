@@ -23,6 +23,7 @@ from typing import IO, Any
 
 import yaml
 
+from flows.prefect_api import alive
 from flows.settings import REPO_ROOT
 
 DEFAULT_PREFECT_FILE = Path("flows/prefect.yaml")
@@ -99,16 +100,6 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _stop(name: str, proc: subprocess.Popen[Any], grace: float = STOP_GRACE_SECONDS) -> None:
     """Ctrl-C the process group as a terminal would; kill what is still there after ``grace``."""
     if proc.poll() is not None:
@@ -124,14 +115,14 @@ def _stop(name: str, proc: subprocess.Popen[Any], grace: float = STOP_GRACE_SECO
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    for pid in [p for p in leftovers if _alive(p)]:  # e.g. a flow run in its own session
+    for pid in [p for p in leftovers if alive(p)]:  # e.g. a flow run in its own session
         print(f"liucun serve: stopping leftover process {pid} of the {name}", flush=True)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    while any(_alive(p) for p in leftovers) and time.monotonic() < deadline:
+    while any(alive(p) for p in leftovers) and time.monotonic() < deadline:
         time.sleep(0.2)
-    for pid in [p for p in leftovers if _alive(p)]:
+    for pid in [p for p in leftovers if alive(p)]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
 

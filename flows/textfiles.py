@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flows import stopping
 from flows.pii import mask_text
 
 DEFAULT_MAX_LINE_BYTES = 1_000_000  # below DuckDB's 2,000,000-byte line limit
@@ -161,6 +162,7 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
     digest, size = hashlib.sha256(), 0
     with open_binary(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
+            stopping.check()  # a stopped run ends here, not at the end of a large file
             digest.update(chunk)
             size += len(chunk)
     scan = Prescan(path, digest.hexdigest(), size, 0, None, None, delimiter)
@@ -207,6 +209,8 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
     n = 0
     for raw in _physical_lines(path, "utf-8" if utf8 else encoding):
         n += 1
+        if n % 65536 == 0:
+            stopping.check()
         if raw.endswith(b"\r\n"):
             scan.crlf_lines += 1
         elif raw.endswith(b"\n"):

@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from flows.warehouse import Warehouse
+from tests.support.processes import session_processes
 
 LIUCUN = str(Path(sys.executable).with_name("liucun"))
 
@@ -373,3 +374,65 @@ def test_an_unreachable_database_source_fails_the_run_names_it_and_never_shows_t
     assert not any(password.encode() in p.read_bytes() for p in wh.rglob("*") if p.is_file())
     assert _fingerprint(wh) == before and len(_publications(wh)) == 1
     assert seconds < 60, f"giving up on the source took {seconds:.0f}s"
+
+
+# --- stopped by a signal -------------------------------------------------------------------------
+
+STOPS = {
+    # `kill PID` or a service manager: SIGTERM to liucun alone, while dbt builds the marts
+    "sigterm-during-dbt": (signal.SIGTERM, False, "dbt build"),
+    # Ctrl-C in a terminal: SIGINT to the whole foreground group (liucun, its Prefect server, and
+    # dbt when one runs), while the sources are being extracted
+    "ctrl-c-during-ingest": (signal.SIGINT, True, "extract-"),
+}
+
+
+@pytest.mark.parametrize("case", list(STOPS))
+def test_a_signal_stops_the_run_cleanly_and_the_next_run_starts_cleanly(
+        case: str, published_once: Path, clean_second_run: Path, tmp_path: Path):
+    signum, to_group, when = STOPS[case]
+    wh = tmp_path / "wh"
+    shutil.copytree(published_once / "wh", wh, symlinks=True)
+    before = _fingerprint(wh)
+    proc = subprocess.Popen(_demo_from(published_once / "src_second", wh), env=_env(published_once),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    seen, out = False, []
+    try:
+        assert proc.stdout is not None
+        deadline = time.time() + 300
+        for line in proc.stdout:
+            out.append(line)
+            if when in line:
+                seen = True
+                time.sleep(0.5)  # well inside the step
+                if to_group:
+                    os.killpg(proc.pid, signum)
+                else:
+                    os.kill(proc.pid, signum)
+                sent = time.perf_counter()
+                break
+            assert time.time() < deadline, "the run never reached " + when
+        assert seen, "".join(out)[-3000:]
+        rest, _ = proc.communicate(timeout=120)
+        stopped_after = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = "".join(out) + rest
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, output[-3000:]  # exited, as shells report a stop by signal
+    assert f"STOPPED by {name} — nothing was published" in output, output[-3000:]
+    assert "is unchanged" in output and "Traceback" not in output, output[-3000:]
+    # "within a few seconds": a generous bound on a shared 2-core machine, far below a build's length
+    assert stopped_after < 30, f"the run took {stopped_after:.1f}s to stop"
+    assert session_processes(proc.pid) == {}, "a child of the run outlived it"
+    assert _fingerprint(wh) == before and len(_publications(wh)) == 1
+    with Warehouse(wh).lock():  # released: taken at once, no waiting
+        pass
+    if case == "sigterm-during-dbt":  # the next run clears the leftovers and publishes what a clean run does
+        again = _liucun(_demo_from(published_once / "src_second", wh), _env(published_once))
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "leftover candidate" in again.stdout + again.stderr
+        assert len(_assert_complete_publication(wh)) == 2
+        assert _marts_differ(wh, clean_second_run) == []
