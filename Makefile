@@ -39,9 +39,9 @@ test-integration: setup
 test-e2e: setup
 	$(VENV)/bin/python -m pytest tests/e2e
 
-## bench: ingest + dbt build + BG/NBD fit at the demo size and 10x (seconds and ratios; slow)
+## bench: liucun runs (tiny input, demo size, 10x) beside a raw DuckDB scan and a pandas notebook, as ratios (slow)
 bench: setup
-	$(VENV)/bin/python -m tests.benchmarks.bench_build --scale 1 --scale 10
+	$(VENV)/bin/python -m tests.benchmarks.bench_run --scale 1 --scale 10
 
 lint: setup
 	$(VENV)/bin/ruff check flows expectations tests

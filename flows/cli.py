@@ -226,6 +226,10 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
         f"{k} {'passed' if g['passed'] else 'FAILED'} ({g['evaluated']} checks, {g['warnings']} warnings)"
         for k, g in s["gates"].items()))
     print("  marts: " + ", ".join(f"{k} {v:,}" for k, v in s["mart_rows"].items()))
+    steps = s.get("step_seconds") or {}
+    if steps:
+        print("  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in steps.items() if v >= 0.05)
+              + f"; Prefect and Python start-up {max(0.0, seconds - sum(steps.values())):.1f}")
     print(f"  published: {s['published']}")
     print(f"  parquet:   {s['parquet']}")
     pg = s.get("postgres")

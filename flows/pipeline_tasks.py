@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -132,7 +133,8 @@ def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: 
 @task(name="dbt-build", cache_policy=NO_CACHE)
 @redacting
 def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path,
-              dbt_vars: dict[str, str], exclude: str | None = None, buildable: bool = False) -> DbtRunSummary:
+              dbt_vars: dict[str, str], exclude: str | None = None, buildable: bool = False,
+              keep_results: Path | None = None) -> DbtRunSummary:
     """``dbt build --select <select> [--exclude <exclude>]`` (models, seeds and data tests) on the
     candidate; an empty ``select`` builds everything not excluded. ``buildable`` selects a test
     only when all its parents are built by this or an earlier step (``--indirect-selection
@@ -152,8 +154,11 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path,
         env={"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(candidate)},
         dbt_vars=dbt_vars, log=log,
     )
-    log.info("dbt build %s: %d models, %d tests, %d unit tests in %.1fs", " ".join(args[1:]),
-             summary.count("model"), summary.count("test"), summary.count("unit_test"), summary.elapsed)
+    log.info("dbt build %s: %d models, %d tests in %.1fs", " ".join(args[1:]),
+             summary.count("model"), summary.count("test"), summary.elapsed)
+    if keep_results is not None:  # dbt's own per-node timings, kept with the run's reports
+        keep_results.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(work_dir / "dbt_target" / "run_results.json", keep_results)
     return summary
 
 

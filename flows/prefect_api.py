@@ -109,6 +109,7 @@ def _home_lock(home: Path) -> Iterator[None]:
 def start_server(home: Path, timeout: float = START_TIMEOUT) -> Api:
     """Start ``prefect server start`` on 127.0.0.1 in its own session, detached from this process
     (it keeps running after it exits), and wait until it answers."""
+    home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}

@@ -9,7 +9,11 @@ has passed. A failure anywhere publishes nothing and leaves the last publication
 
 from __future__ import annotations
 
+import contextlib
+import json
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -98,6 +102,15 @@ def retention_pipeline(
     wh = Warehouse(Path(warehouse_dir).resolve())
     as_of = as_of or date.today()
     run_id = str(flow_run.id or uuid.uuid4())
+    seconds: dict[str, float] = {}  # where the run's time went, step by step (the summary shows it)
+
+    @contextlib.contextmanager
+    def step(name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - started, 3)
     # SIGINT/SIGTERM stop the run: tasks end, nothing is published, the lock is released
     with stopping.stop_on_signals(log), wh.lock():
         aligned = align_parquet_with_published(wh)  # before clearing: it may keep a dead run's folder
@@ -109,38 +122,48 @@ def retention_pipeline(
             log.info("removed %d leftover candidate(s) of earlier runs that did not finish", len(stale))
         resolve_pii_salt(settings, wh.root, allow_generated_salt)  # fail early when there is none
         run_dir = wh.run_dir(run_id)
-        candidate = wh.start_candidate(run_id, full_refresh)
+        with step("start"):  # copy of the raw state the run builds on
+            candidate = wh.start_candidate(run_id, full_refresh)
         reports = wh.report_dir(run_id)
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
 
-        loads = ingest_sources(config, candidate, run_dir, run_id, as_of, wh.root, allow_generated_salt)
+        with step("ingest"):
+            loads = ingest_sources(config, candidate, run_dir, run_id, as_of, wh.root, allow_generated_salt)
         params = GateParams.from_config(config, as_of, last_publication_row_counts(wh.published))
         dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone,
                     "min_qualifying_amount": config.min_qualifying_amount}
-        gates = {"raw": validate_layer("raw", candidate, params, reports)}
+        with step("gate raw"):
+            gates = {"raw": validate_layer("raw", candidate, params, reports)}
         create_ml_schema(candidate)  # source ml exists (empty) before dbt runs, fitted or not
         # two dbt invocations, not three (each costs seconds before its first node): staging with
         # int_customer_rfm and its upstream, the staging gate, the BG/NBD fit the marts read (source
         # ml), then the rest. Nothing is published unless every gate passes.
-        dbt_build(f"staging {DBT_MODEL_INPUTS}", candidate, settings.dbt_project_dir, run_dir, dbt_vars,
-                  buildable=True)
-        gates["staging"] = validate_layer("staging", candidate, params, reports)
-        fit_bgnbd(candidate, as_of)
-        dbt_build("", candidate, settings.dbt_project_dir, run_dir, dbt_vars,
-                  exclude=f"staging {DBT_MODEL_INPUTS}", buildable=True)
-        gates["marts"] = validate_layer("marts", candidate, params, reports)
-        counts = layer_row_counts(candidate)
-        excluded = activity_exclusions(candidate, config.min_qualifying_amount)
+        with step("dbt staging + model inputs"):
+            dbt_build(f"staging {DBT_MODEL_INPUTS}", candidate, settings.dbt_project_dir, run_dir, dbt_vars,
+                      buildable=True, keep_results=reports / "dbt_run_results_1.json")
+        with step("gate staging"):
+            gates["staging"] = validate_layer("staging", candidate, params, reports)
+        with step("fit"):
+            fit_bgnbd(candidate, as_of)
+        with step("dbt intermediate + marts"):
+            dbt_build("", candidate, settings.dbt_project_dir, run_dir, dbt_vars,
+                      exclude=f"staging {DBT_MODEL_INPUTS}", buildable=True,
+                      keep_results=reports / "dbt_run_results_2.json")
+        with step("gate marts"):
+            gates["marts"] = validate_layer("marts", candidate, params, reports)
+            counts = layer_row_counts(candidate)
+            excluded = activity_exclusions(candidate, config.min_qualifying_amount)
         gate_summary = {k: {"passed": g.passed, "evaluated": g.evaluated, "warnings": len(g.warnings)}
                         for k, g in gates.items()}
-        with stopping.deferred():  # a stop requested while publishing waits for the publish to complete
+        with stopping.deferred(), step("publish"):  # a stop while publishing waits for the publish
             pub = publish_candidate(wh, candidate, run_id, as_of, gate_summary)
             wh.commit_state(candidate, run_id)  # raw loads and ledgers of this run become the state
             wh.clear_stale_runs()
         # after the DuckDB side is complete, still under the lock (the published file cannot change)
-        postgres = publish_postgres(pub, publish_postgres_dsn_env) if publish_postgres_dsn_env else None
+        with step("publish postgres"):
+            postgres = publish_postgres(pub, publish_postgres_dsn_env) if publish_postgres_dsn_env else None
 
-    return finish_with_postgres(postgres, {
+    summary = {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
         "published": str(pub.path),
@@ -157,5 +180,9 @@ def retention_pipeline(
         "min_qualifying_amount": config.min_qualifying_amount,
         "mart_rows": pub.row_counts,
         "gates": gate_summary,
+        "step_seconds": seconds,
         "headline": _headline(pub.path),
-    })
+    }
+    # the run's figures beside its validation reports (machines read this; the CLI prints it)
+    (reports / "run_summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    return finish_with_postgres(postgres, summary)

@@ -1,0 +1,229 @@
+"""`make bench`: what a liucun run costs, beside the two reference points, as ratios from one run.
+
+    .venv/bin/python -m tests.benchmarks.bench_run --scale 1 --scale 10 [--out bench.md]
+
+Reference points, measured in the same run on the same files (this machine is shared: quote the
+ratios, not the seconds):
+- **raw scan** — one DuckDB pass counting the rows of every raw file: the physical limit; a pipeline
+  cannot ingest faster than it can read;
+- **pandas notebook** (tests/benchmarks/pandas_notebook.py) — what a user would write instead:
+  monthly cohorts, S/E/N/CRR and lifecycle from the published ``fct_orders`` (identity for free).
+
+Measured for liucun, each through the real CLI (`liucun run`, gates and publish included) with a
+Prefect server already running, as a scheduled run finds it:
+- a **tiny input** (100 customers, 6 months): the fixed cost of a run;
+- at each scale (20,000 customers x scale, 24 months): a **full refresh** — wall time, peak memory
+  of the whole process tree (liucun, dbt), seconds per step (the run's ``run_summary.json``) and dbt's
+  own node time per mart family (the run's ``dbt_run_results_*.json``); then a **rerun with nothing
+  new**.
+
+Speed is reported, never asserted. Not collected by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+REPO = Path(__file__).resolve().parents[2]
+LIUCUN = str(Path(sys.executable).with_name("liucun"))
+DEMO_CONFIG = REPO / "flows" / "demo" / "liucun.yml"
+END = date(2026, 10, 31)
+FAMILIES = {  # dbt models by name prefix
+    "identity": ("int_identifier", "dim_customers", "rpt_identity"),
+    "retention + cohorts + lifecycle": ("fct_customer_periods", "rpt_retention_rate", "rpt_cohort_retention",
+                                        "rpt_activity_lifecycle", "fct_customer_lifecycle", "rpt_lifecycle",
+                                        "int_customer_activity", "int_customer_segments", "int_periods",
+                                        "int_retention_period_counts"),
+    "churn": ("fct_churn_events", "rpt_churn_drivers", "int_churn"),
+    "cancellation + recall": ("rpt_cancellation_flow", "fct_recall_contacts", "rpt_recall_roi", "int_recall"),
+    "churn risk": ("fct_churn_risk", "int_customer_rfm", "fct_customer_bgnbd_scores", "rpt_bgnbd_fit"),
+}
+# the marts the pandas notebook computes too (its fair comparison)
+NOTEBOOK_FAMILY = "retention + cohorts + lifecycle"
+
+
+def raw_scan(root: Path) -> tuple[float, int]:
+    """(seconds, rows): one DuckDB pass counting the rows of every raw file under ``root``."""
+    started, rows = time.perf_counter(), 0
+    with duckdb.connect() as con:
+        for p in sorted(root.rglob("*")):
+            if p.suffix == ".parquet":
+                q = f"select count(*) from read_parquet('{p}')"
+            elif p.name.endswith((".csv", ".csv.gz")):
+                q = f"select count(*) from read_csv_auto('{p}')"
+            elif p.suffix in (".jsonl", ".json"):
+                q = f"select count(*) from read_json_auto('{p}')"
+            else:
+                continue
+            rows += con.execute(q).fetchone()[0]
+    return time.perf_counter() - started, rows
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants, in MB (Linux /proc)."""
+    parents, rss = {}, {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        p = int(status.parent.name)
+        parents[p] = int(fields.get("PPid", "0").strip() or 0)
+        rss[p] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [c for c, pp in parents.items() if pp == parent and c not in tree]
+        tree.update(kids)
+        frontier += kids
+    return sum(rss.get(p, 0) for p in tree) / 1024
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, peak MB of the process tree, stdout) of a command that must succeed."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0.0]
+
+    def watch() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss_mb(proc.pid))
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    seconds = time.perf_counter() - started
+    watcher.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:3])} failed (exit {proc.returncode}):\n{out[-3000:]}\n{err[-3000:]}")
+    return seconds, peak[0], out
+
+
+def liucun_run(sources: Path, wh: Path, env: dict[str, str], full_refresh: bool) -> dict:
+    cmd = [LIUCUN, "run", "--config", str(DEMO_CONFIG), "--warehouse", str(wh), "--as-of", END.isoformat()]
+    seconds, peak, out = timed(cmd + (["--full-refresh"] if full_refresh else []),
+                               {**env, "LIUCUN_DATA_DIR": str(sources)})
+    run_id = out.split("liucun run ", 1)[1].split()[0]
+    reports = wh / "reports" / run_id
+    summary = json.loads((reports / "run_summary.json").read_text())
+    nodes: dict[str, float] = {}
+    for f in sorted(reports.glob("dbt_run_results_*.json")):
+        for r in json.loads(f.read_text())["results"]:
+            nodes[r["unique_id"]] = float(r.get("execution_time") or 0.0)
+    families = {family: sum(s for uid, s in nodes.items() if uid.startswith("model.")
+                            and uid.split(".")[-1].startswith(prefixes)) for family, prefixes in FAMILIES.items()}
+    return {"seconds": seconds, "peak_mb": peak, "steps": summary["step_seconds"], "families": families,
+            "dbt_nodes": sum(nodes.values()), "rows_read": summary["rows_read"]}
+
+
+def pandas_notebook(published: Path, work: Path) -> dict:
+    orders = work / "fct_orders.parquet"
+    with duckdb.connect(str(published), read_only=True) as con:
+        con.execute(f"copy (select customer_id, ordered_at, net_amount as amount from marts.fct_orders) "
+                    f"to '{orders}' (format parquet)")
+    out = subprocess.run([sys.executable, "-m", "tests.benchmarks.pandas_notebook", str(orders)], cwd=REPO,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(scale: float, work: Path, env: dict[str, str]) -> dict:
+    from flows.generate import generate
+
+    customers, months = (100, 6) if scale == 0 else (int(20_000 * scale), 24)
+    sources = work / f"sources_{scale}"
+    started = time.perf_counter()
+    generate(sources, customers=customers, months=months, seed=42, end_date=END)
+    result = {"customers": customers, "generate": time.perf_counter() - started}
+    result["scan"], result["raw_rows"] = raw_scan(sources)
+    wh = work / f"wh_{scale}"
+    result["full"] = liucun_run(sources, wh, env, full_refresh=True)
+    if scale:
+        result["rerun"] = liucun_run(sources, wh, env, full_refresh=False)
+        result["notebook"] = pandas_notebook(wh / "liucun.duckdb", work)
+    return result
+
+
+def table(results: dict[float, dict]) -> str:
+    scales = [s for s in results if s]
+    head = "| | " + " | ".join(f"{results[s]['customers']:,} customers ({results[s]['raw_rows']:,} raw rows)"
+                                for s in scales) + " |"
+    lines = [head, "|---|" + "---|" * len(scales)]
+
+    def row(label: str, fn) -> None:  # noqa: ANN001
+        lines.append(f"| {label} | " + " | ".join(fn(results[s]) for s in scales) + " |")
+
+    row("raw scan (s)", lambda r: f"{r['scan']:.1f}")
+    row("full refresh (s) / x scan", lambda r: f"{r['full']['seconds']:.1f} / {r['full']['seconds'] / r['scan']:.1f}x")
+    row("full refresh peak memory (MB)", lambda r: f"{r['full']['peak_mb']:,.0f}")
+    for step in results[scales[0]]["full"]["steps"]:
+        row(f"· {step} (s)" + (" / x scan" if step == "ingest" else ""), lambda r, st=step: (
+            f"{r['full']['steps'].get(st, 0):.1f}"
+            + (f" / {r['full']['steps'][st] / r['scan']:.1f}x" if st == "ingest" else "")))
+    row("· start-up, Prefect and the rest (s)",
+        lambda r: f"{r['full']['seconds'] - sum(r['full']['steps'].values()):.1f}")
+    row("dbt node time, all nodes (s)", lambda r: f"{r['full']['dbt_nodes']:.1f}")
+    for family in FAMILIES:
+        row(f"· dbt {family} (s)", lambda r, f=family: f"{r['full']['families'][f]:.1f}")
+    row("pandas notebook: cohorts, CRR, lifecycle (s)", lambda r: f"{r['notebook']['seconds']:.1f}")
+    row(f"liucun's {NOTEBOOK_FAMILY} models / notebook",
+        lambda r: f"{r['full']['families'][NOTEBOOK_FAMILY] / r['notebook']['seconds']:.2f}x")
+    row("pandas notebook peak memory (MB)", lambda r: f"{r['notebook']['peak_rss_mb']:,.0f}")
+    row("rerun, nothing new (s) / x full refresh",
+        lambda r: f"{r['rerun']['seconds']:.1f} / {r['rerun']['seconds'] / r['full']['seconds']:.2f}x")
+    if len(scales) > 1:
+        a, b = results[scales[0]], results[scales[-1]]
+        grow = b["raw_rows"] / a["raw_rows"]
+        lines.append("")
+        lines.append(f"From {a['customers']:,} to {b['customers']:,} customers the raw rows grow {grow:.1f}x; "
+                     f"the raw scan {b['scan'] / a['scan']:.1f}x, a full refresh "
+                     f"{b['full']['seconds'] / a['full']['seconds']:.1f}x, ingest "
+                     f"{b['full']['steps']['ingest'] / a['full']['steps']['ingest']:.1f}x, dbt nodes "
+                     f"{b['full']['dbt_nodes'] / a['full']['dbt_nodes']:.1f}x.")
+    if 0 in results:
+        t = results[0]
+        lines.append("")
+        lines.append(f"Tiny input ({t['customers']} customers, {t['raw_rows']:,} raw rows): a full run end to end "
+                     f"(checks, ingest, three gates, two dbt builds, the fit, publish) took "
+                     f"{t['full']['seconds']:.1f} s: " + ", ".join(
+                         f"{k} {v:.1f}" for k, v in t["full"]["steps"].items() if v >= 0.05)
+                     + f", start-up and Prefect {t['full']['seconds'] - sum(t['full']['steps'].values()):.1f}.")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=float, action="append", help="multiple of 20,000 customers (repeatable)")
+    ap.add_argument("--out", type=Path, help="also write the table (markdown) here")
+    args = ap.parse_args()
+    from flows.prefect_api import reporting_to, start_server, stop
+
+    with tempfile.TemporaryDirectory(prefix="liucun-bench-") as tmp:
+        work = Path(tmp)
+        api = start_server(work / "prefect")  # running before the runs, as for a scheduled run
+        env = {**os.environ, "LIUCUN_PII_SALT": os.environ.get("LIUCUN_PII_SALT", "benchmark-salt"),
+               "PREFECT_API_URL": api.url, "PREFECT_HOME": str(work / "prefect")}
+        try:
+            with reporting_to(api):
+                results = {s: measure(s, work, env) for s in [0.0, *(args.scale or [1.0, 10.0])]}
+        finally:
+            stop(api.pid)
+    text = table(results)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
