@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -107,7 +106,7 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
         return 2
 
     from flows import clilog
-    from flows.prefect_api import reporting_to
+    from flows.prefect_api import use_for_this_process
     from flows.publish_postgres import PostgresPublishFailed
     from flows.redact import redact
     from flows.retention_pipeline import retention_pipeline
@@ -117,18 +116,19 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
     # SIGTERM (kill, a service manager) stops the run as Ctrl-C does; inside the flow
     # flows/stopping.py ends the running tasks first
     previous_term = signal.signal(signal.SIGTERM, _raise_stopped)
+    # if a stopped run does not end in time, the watchdog ends it with the same paragraph
+    stopping.on_forced_exit(lambda signum: _stopped_message(signum, warehouse, published_before))
     try:
-        with contextlib.ExitStack() as stack:
-            api = _prefect_api()
-            if api is not None:
-                stack.enter_context(reporting_to(api))
-            summary = retention_pipeline(
-                config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
-                full_refresh=full_refresh, allow_generated_salt=allow_generated_salt,
-                publish_postgres_dsn_env=_publish_postgres_env(publish_postgres),
-            )
-            if api is not None:
-                summary = {**summary, "prefect_ui": f"{api.ui}/runs/flow-run/{summary['run_id']}"}
+        api = _prefect_api()
+        if api is not None:
+            use_for_this_process(api)
+        summary = retention_pipeline(
+            config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
+            full_refresh=full_refresh, allow_generated_salt=allow_generated_salt,
+            publish_postgres_dsn_env=_publish_postgres_env(publish_postgres),
+        )
+        if api is not None:
+            summary = {**summary, "prefect_ui": f"{api.ui}/runs/flow-run/{summary['run_id']}"}
     except PostgresPublishFailed as exc:
         clilog.log_exception(exc, "PostgreSQL publish failed")
         _print_summary(exc.summary, time.perf_counter() - started)

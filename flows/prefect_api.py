@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATE_FILE = "liucun-server.json"
+_HELD: list[object] = []
 LOG_FILE = "liucun-server.log"
 START_TIMEOUT = 180.0  # first start on 2 cores creates the SQLite database: ~15-30 s, more under load
 
@@ -45,6 +46,7 @@ class Api:
     url: str
     how: str  # "configured" (PREFECT_API_URL), "reused", "started"
     pid: int | None = None
+    home: Path | None = None  # the server's PREFECT_HOME (its database), when liucun started it
 
     @property
     def ui(self) -> str:
@@ -137,7 +139,7 @@ def start_server(home: Path, timeout: float = START_TIMEOUT) -> Api:
     tmp = home / f".{STATE_FILE}.tmp"
     tmp.write_text(json.dumps(state))
     os.replace(tmp, home / STATE_FILE)
-    return Api(url, "started", proc.pid)
+    return Api(url, "started", proc.pid, home)
 
 
 def ensure_server(home: Path | None = None) -> Api:
@@ -149,7 +151,7 @@ def ensure_server(home: Path | None = None) -> Api:
     with _home_lock(home):
         state = recorded(home)
         if state and healthy(state["url"]):
-            return Api(state["url"], "reused", int(state["pid"]))
+            return Api(state["url"], "reused", int(state["pid"]), home)
         if state:  # alive but not answering (hung, or another program took the pid): replace it
             stop(int(state["pid"]))
         return start_server(home)
@@ -170,6 +172,18 @@ def reporting_to(api: Api) -> Iterator[Api]:
             os.environ.pop("PREFECT_API_URL", None)
         else:
             os.environ["PREFECT_API_URL"] = before
+
+
+def use_for_this_process(api: Api) -> None:
+    """Everything this process does with Prefect from now on reports to ``api``, up to and including
+    its exit: Prefect sends the last logs and events from exit handlers, and with no API configured
+    then it would start a temporary server just for them (seconds at the end of every run)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    os.environ["PREFECT_API_URL"] = api.url
+    context = temporary_settings(updates={PREFECT_API_URL: api.url})
+    context.__enter__()  # left open until the exit (held: a collected context would restore the settings)
+    _HELD.append(context)
 
 
 def stop(pid: int, grace: float = 15.0) -> bool:

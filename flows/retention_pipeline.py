@@ -106,11 +106,13 @@ def retention_pipeline(
 
     @contextlib.contextmanager
     def step(name: str) -> Iterator[None]:
+        stopping.check()  # a stop requested by a signal takes effect between steps
         started = time.perf_counter()
         try:
             yield
         finally:
             seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+        stopping.check()
     # SIGINT/SIGTERM stop the run: tasks end, nothing is published, the lock is released
     with stopping.stop_on_signals(log), wh.lock():
         aligned = align_parquet_with_published(wh)  # before clearing: it may keep a dead run's folder

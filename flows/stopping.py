@@ -14,23 +14,27 @@ one left). Three kinds of work are running when a signal arrives, and each is en
 Publishing is not interrupted: a signal that arrives while the marts are being published (a second
 or two) takes effect when the publication is complete (:func:`deferred`).
 
-The main thread gets the exception from the signal handler itself: :func:`stop_on_signals` wraps the
-flow's body. It chains to the handler that was installed before it — inside a Prefect flow that is
-Prefect's SIGTERM bridge, which raises ``TerminationSignal`` so Prefect records the run as crashed or
-cancelled as it always does — and raises :class:`RunStopped` where there is none. A second signal
-ends the process at once. The CLI turns the exception into one paragraph and exit status 128 + the
+The main thread raises :class:`RunStopped` at its next safe point (:func:`check`: between the flow's
+steps, when dbt has exited, when a publish completes), never from inside the signal handler: an
+exception at an arbitrary point of Prefect's or an HTTP client's bookkeeping can leave a lock held
+and hang the run. A watchdog bounds the stop: a run still alive 15 s after the signal (and not
+publishing) prints its message and exits; the lock is an flock, released with the process. A second
+signal ends the process at once. The CLI turns the exception into one paragraph and exit status 128 + the
 signal number (130 for SIGINT, 143 for SIGTERM), as shells do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 
@@ -39,9 +43,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _stop = threading.Event()
 _defer = threading.Event()
 _signal: list[int] = []
-_lock = threading.Lock()
+_lock = threading.RLock()  # the signal handler takes it in the main thread, which may hold it already
 _children: set[subprocess.Popen[Any]] = set()
 _connections: set[Any] = set()
+_exit_message: list[Callable[[int], str]] = []
+GRACE_SECONDS = 15.0  # a stopped run that is still alive after this is ended (publishing excepted)
 
 log = logging.getLogger(__name__)
 
@@ -125,33 +131,34 @@ def request_stop(signum: int) -> None:
 
 @contextlib.contextmanager
 def stop_on_signals(logger: logging.Logger | logging.LoggerAdapter | None = None) -> Iterator[None]:
-    """SIGINT and SIGTERM stop the work inside the block (main thread only; elsewhere a no-op)."""
+    """SIGINT and SIGTERM stop the work inside the block (main thread only; elsewhere a no-op).
+
+    The handler never raises at an arbitrary point of the main thread (an exception in the middle of
+    Prefect's or an HTTP client's bookkeeping can leave a lock held and hang the run): it ends what
+    runs elsewhere (:func:`request_stop`) and the main thread raises :class:`RunStopped` at its next
+    safe point (:func:`check`: between steps, after dbt exits, when a publish completes). A watchdog
+    makes the bound hard: a run still alive :data:`GRACE_SECONDS` after the signal (and not
+    publishing) prints its stop message and exits.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     _stop.clear()
     _signal.clear()
-    say = logger or log
+    done = threading.Event()
     previous: dict[int, Any] = {}
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        # only flags, kill(2) and DuckDB's interrupt here: no logging, no thread start, no raise
         if _stop.is_set():  # a second signal: the user insists
             os._exit(128 + signum)
-        if _defer.is_set():  # publishing: finish it (a second or two), then stop
-            say.warning("received %s: stopping once the publish under way has completed",
-                        signal.Signals(signum).name)
-            with _lock:
-                _signal[:] = [signum]
-                _stop.set()
-            return
-        say.warning("received %s: stopping — running tasks end, nothing is published "
-                    "(send it again to stop at once)", signal.Signals(signum).name)
         request_stop(signum)
-        before = previous.get(signum)
-        if callable(before):
-            before(signum, frame)  # Prefect's SIGTERM bridge, or Python's KeyboardInterrupt
-        raise RunStopped(signum)
 
+    # in a copy of this thread's context: Prefect's settings (its API) and run context live in
+    # contextvars, and a bare thread would log to a Prefect of its own
+    monitor = threading.Thread(target=contextvars.copy_context().run, args=(_monitor, done, logger or log),
+                               name="liucun-stop-monitor", daemon=True)
+    monitor.start()
     for s in STOP_SIGNALS:
         previous[s] = signal.signal(s, handler)
     try:
@@ -159,6 +166,37 @@ def stop_on_signals(logger: logging.Logger | logging.LoggerAdapter | None = None
     finally:
         for s, before in previous.items():
             signal.signal(s, before if before is not None else signal.SIG_DFL)
+        if not _stop.is_set():  # after a stop the monitor stays: the process must end in time
+            done.set()
+
+
+def on_forced_exit(message: Callable[[int], str] | None) -> None:
+    """What the watchdog prints before it ends a run that did not stop in time (the CLI's message)."""
+    _exit_message[:] = [message] if message else []
+
+
+def _monitor(done: threading.Event, say: logging.Logger | logging.LoggerAdapter) -> None:
+    """Off the main thread: say that the run is stopping, and end it if it has not stopped in time."""
+    while not _stop.wait(0.2):
+        if done.is_set():
+            return
+    signum = _signal[0] if _signal else signal.SIGTERM
+    say.warning("received %s: stopping — running tasks end, nothing is published%s (send it again to "
+                "stop at once)", signal.Signals(signum).name,
+                "; the publish under way completes first" if _defer.is_set() else "")
+    deadline = time.monotonic() + GRACE_SECONDS
+    while time.monotonic() < deadline or _defer.is_set():  # a publish under way is never cut
+        if done.wait(0.1):
+            return
+    try:
+        text = _exit_message[0](signum) if _exit_message else f"STOPPED by {signal.Signals(signum).name}."
+    except Exception:  # noqa: BLE001 - the exit must happen whatever the message does
+        text = f"STOPPED by {signal.Signals(signum).name}."
+    with contextlib.suppress(Exception):
+        sys.stderr.write(f"{text}\n(part of the run was still busy {GRACE_SECONDS:.0f} s after the signal; "
+                         "the process ended it)\n")
+        sys.stderr.flush()
+    os._exit(128 + signum)
 
 
 @contextlib.contextmanager
