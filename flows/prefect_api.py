@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATE_FILE = "liucun-server.json"
-_HELD: list[object] = []
 LOG_FILE = "liucun-server.log"
 START_TIMEOUT = 180.0  # first start on 2 cores creates the SQLite database: ~15-30 s, more under load
+_HELD: list[object] = []  # settings contexts kept open until the process exits (use_for_this_process)
 
 
 class ServerError(RuntimeError):
@@ -83,7 +83,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _prefect_cmd() -> list[str]:
+def prefect_cmd() -> list[str]:
+    """The ``prefect`` of this environment (a worker then runs flows with this Python)."""
     exe = Path(sys.executable).with_name("prefect")
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "prefect"]
 
@@ -120,7 +121,7 @@ def start_server(home: Path, timeout: float = START_TIMEOUT) -> Api:
                PREFECT_UI_API_URL=url)
     log = open(home / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child
     try:
-        proc = subprocess.Popen([*_prefect_cmd(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        proc = subprocess.Popen([*prefect_cmd(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                                 env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=home)
     finally:

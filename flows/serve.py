@@ -13,17 +13,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import yaml
 
-from flows.prefect_api import alive
+from flows.prefect_api import alive, healthy, prefect_cmd
 from flows.settings import REPO_ROOT
 
 DEFAULT_PREFECT_FILE = Path("flows/prefect.yaml")
@@ -35,12 +32,6 @@ READY_MARKER = "liucun serve: ready"
 
 class ServeError(RuntimeError):
     pass
-
-
-def _prefect_cmd() -> list[str]:
-    """The ``prefect`` of this environment (the worker then runs flows with this Python)."""
-    exe = Path(sys.executable).with_name("prefect")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "prefect"]
 
 
 def work_pool_of(prefect_file: Path) -> str:
@@ -71,14 +62,6 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _healthy(api_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
 
 
 def descendants(pid: int) -> list[int]:
@@ -148,7 +131,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 def _prefect(args: list[str], env: dict[str, str], what: str) -> None:
     """Run one ``prefect`` CLI command from the repository root; its output goes to the console."""
     print(f"liucun serve: {what}: prefect {' '.join(args)}", flush=True)
-    done = subprocess.run([*_prefect_cmd(), *args], env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
+    done = subprocess.run([*prefect_cmd(), *args], env=env, cwd=REPO_ROOT, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise ServeError(f"{what} failed (exit {done.returncode}); its output is above")
 
@@ -174,7 +157,7 @@ def serve(port: int = 4200, host: str = "127.0.0.1", prefect_home: Path | None =
         "DO_NOT_TRACK": "1",
     }
     env.setdefault("LIUCUN_HOME", str(REPO_ROOT))  # templated into prefect.yaml's pull step
-    prefect = _prefect_cmd()
+    prefect = prefect_cmd()
     procs: list[tuple[str, subprocess.Popen[Any]]] = []
     log: IO[bytes] | None = None
     with _sigterm_as_interrupt():
@@ -188,7 +171,7 @@ def serve(port: int = 4200, host: str = "127.0.0.1", prefect_home: Path | None =
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             procs.append(("Prefect server", server))
             deadline = time.monotonic() + SERVER_START_TIMEOUT
-            while not _healthy(api_url):
+            while not healthy(api_url):
                 if server.poll() is not None:
                     raise ServeError(f"the Prefect server exited with {server.returncode}; see {server_log}")
                 if time.monotonic() > deadline:
