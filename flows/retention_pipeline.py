@@ -162,8 +162,10 @@ def retention_pipeline(
             wh.commit_state(candidate, run_id)  # raw loads and ledgers of this run become the state
             wh.clear_stale_runs()
         # after the DuckDB side is complete, still under the lock (the published file cannot change)
-        with step("publish postgres"):
-            postgres = publish_postgres(pub, publish_postgres_dsn_env) if publish_postgres_dsn_env else None
+        postgres = None
+        if publish_postgres_dsn_env:
+            with step("publish postgres"):
+                postgres = publish_postgres(pub, publish_postgres_dsn_env)
 
     summary = {
         "run_id": run_id,
