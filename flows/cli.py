@@ -213,6 +213,15 @@ def _check(args: argparse.Namespace) -> int:
 
 def _print_summary(s: dict[str, Any], seconds: float) -> None:
     print("\n" + "=" * 72)
+    if s.get("skipped"):  # nothing new since the current publication: nothing was rebuilt
+        print(f"liucun run {s['run_id']} checked its sources in {seconds:.0f}s (as of {s['as_of']}): NOTHING NEW")
+        print(f"  {s['skipped']}.")
+        print(f"  files already loaded: {s['files_skipped']:,}")
+        print(f"  published: {s['published']} (version {s['version']})")
+        if s.get("prefect_ui"):
+            print(f"  prefect:   {s['prefect_ui']}")
+        print("=" * 72)
+        return
     print(f"liucun run {s['run_id']} published in {seconds:.0f}s (as of {s['as_of']})")
     print(f"  rows: raw read {s['rows_read']:,} -> loaded {s['rows_loaded']:,}, "
           f"quarantined {s['rows_quarantined']:,}")

@@ -116,8 +116,11 @@ def read_state(db_path: Path) -> dict[str, SourceState]:
     state: dict[str, SourceState] = {}
     if not db_path.exists():
         return state
-    with duckdb.connect(str(db_path)) as con:
-        create_raw_schema(con)
+    with duckdb.connect(str(db_path), read_only=True) as con:  # the state is never changed in place
+        ledgers = {r[0] for r in con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'raw'").fetchall()}
+        if not {"_files", "_cursors"} <= ledgers:
+            return state
         for source, sha, path in con.execute("select source, sha256, file from raw._files").fetchall():
             st = state.setdefault(source, SourceState())
             st.hashes.add(sha)

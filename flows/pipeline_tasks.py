@@ -6,18 +6,17 @@ import os
 import shutil
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from expectations.gate import GateFailed, GateResult, run_gate
 from expectations.suites import GateParams
 from flows import stopping
 from flows.churn_scoring import ScoringResult, score_warehouse
 from flows.config import ProjectConfig, SourceConfig
-from flows.dbt_runner import DbtRunSummary, run_dbt
+from flows.dbt_runner import DbtRunSummary, run_dbt_in_process
 from flows.ingest import (
     Extract,
     LoadResult,
@@ -41,6 +40,9 @@ from flows.publish_postgres import (
 from flows.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from expectations.gate import GateResult
 
 
 def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -91,24 +93,32 @@ def merge_sources(candidate: Path, extracts: list[Extract], run_id: str) -> list
     return results
 
 
-def ingest_sources(config: ProjectConfig, candidate: Path, run_dir: Path, run_id: str, as_of: date,
-                   warehouse_root: Path, allow_generated_salt: bool) -> list[LoadResult]:
-    """Extract all sources concurrently as Prefect tasks, then merge them. A broken source is
-    reported with every other broken source, and nothing is merged."""
-    state = read_state(candidate)
+def extract_sources(config: ProjectConfig, state_db: Path | None, run_dir: Path, as_of: date,
+                    warehouse_root: Path, allow_generated_salt: bool) -> list[Extract]:
+    """Extract all sources concurrently as Prefect tasks; what is new is judged by the load ledgers
+    of ``state_db`` (None: everything is new). A broken source is reported with every other broken
+    source, and nothing is merged."""
+    state = read_state(state_db) if state_db is not None else {}
     scratch = run_dir / "extract"
     futures = [
         extract_source_task.submit(src, config.data_dir, scratch, state.get(src.name, SourceState()), as_of,
                                    warehouse_root, allow_generated_salt)
         for src in config.sources
     ]
-    return merge_sources(candidate, collect_extracts(futures), run_id)
+    return collect_extracts(futures)
+
+
+def nothing_new(extracts: list[Extract]) -> bool:
+    """No source has a new or changed row (a file replaced by a shorter one is a change)."""
+    return all(ex.rows_read == 0 and not ex.replaced_files for ex in extracts)
 
 
 @task(name="validate-layer", cache_policy=NO_CACHE)
 @redacting
 def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: Path) -> GateResult:
     """Run the layer's GX checkpoint; publish evidence as Prefect artifacts; fail on blocking failures."""
+    from expectations.gate import GateFailed, run_gate  # GX: imported when the first gate runs
+
     log = get_run_logger()
     result = run_gate(layer, candidate, params, report_dir)
     rows = [
@@ -132,13 +142,16 @@ def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
 @redacting
-def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path,
-              dbt_vars: dict[str, str], exclude: str | None = None, buildable: bool = False,
-              keep_results: Path | None = None) -> DbtRunSummary:
+def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, dbt_vars: dict[str, str],
+              as_of: date, exclude: str | None = None, buildable: bool = False,
+              keep_results: Path | None = None, parse_cache: Path | None = None) -> DbtRunSummary:
     """``dbt build --select <select> [--exclude <exclude>]`` (models, seeds and data tests) on the
-    candidate; an empty ``select`` builds everything not excluded. ``buildable`` selects a test
-    only when all its parents are built by this or an earlier step (``--indirect-selection
-    buildable``), so a layer built in several steps runs each test once.
+    candidate, in this process (flows/dbt_runner.py: the project is parsed once per run, from the
+    warehouse's ``parse_cache``); an empty ``select`` builds everything not excluded. ``buildable``
+    selects a test only when all its parents are built by this or an earlier step
+    (``--indirect-selection buildable``), so a layer built in several steps runs each test once.
+    The as-of date reaches dbt as ``LIUCUN_AS_OF_DATE`` (macros/time.sql), not as a var: a new
+    date each day would otherwise make dbt parse the whole project again.
 
     dbt unit tests (hand-worked rows, no data) are left out, as dbt recommends for production
     builds: they test the models' logic, which does not change between runs, and they run in
@@ -148,11 +161,12 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path,
             *(["--exclude", *exclude.split()] if exclude else []), "--exclude-resource-type", "unit_test"]
     if buildable:
         args += ["--indirect-selection", "buildable"]
-    summary = run_dbt(
+    summary = run_dbt_in_process(
         args,
         project_dir=project_dir, work_dir=work_dir,
-        env={"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(candidate)},
-        dbt_vars=dbt_vars, log=log,
+        env={"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(candidate),
+             "LIUCUN_AS_OF_DATE": as_of.isoformat()},
+        dbt_vars=dbt_vars, log=log, parse_cache=parse_cache,
     )
     log.info("dbt build %s: %d models, %d tests in %.1fs", " ".join(args[1:]),
              summary.count("model"), summary.count("test"), summary.elapsed)

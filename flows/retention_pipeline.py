@@ -23,20 +23,27 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from expectations.suites import GateParams
-from flows import stopping
+from flows import fingerprint, stopping
 from flows.churn_scoring import DBT_MODEL_INPUTS, create_ml_schema
 from flows.config import load_config
+from flows.dbt_runner import forget_parse
 from flows.pipeline_tasks import (
     dbt_build,
+    extract_sources,
     finish_with_postgres,
     fit_bgnbd,
-    ingest_sources,
     layer_row_counts,
+    merge_sources,
+    nothing_new,
     publish_candidate,
     publish_postgres,
     validate_layer,
 )
-from flows.publish import align_parquet_with_published, last_publication_row_counts
+from flows.publish import (
+    align_parquet_with_published,
+    last_publication_row_counts,
+    latest_publication,
+)
 from flows.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
@@ -73,6 +80,41 @@ def _headline(published: Path) -> dict[str, Any]:
         return {}
     keys = ["period_start", "customers_start", "customers_end", "customers_new", "crr", "strict_retention_rate"]
     return dict(zip(keys, [str(row[0]), *row[1:]], strict=False))
+
+
+def _current_publication_if_unchanged(wh: Warehouse, inputs: dict[str, str], log: Any) -> Any:
+    """The current publication when it was built from these same inputs (and, the caller knows, the
+    same raw data): rebuilding would publish the same marts. Else None, saying why."""
+    last, current = fingerprint.last_build(wh.state), latest_publication(wh.published)
+    if current is None or last is None or last[0] != current.version:
+        return None
+    differ = fingerprint.changed(last[2], inputs)
+    if differ:
+        log.info("no new rows in any source, but %s changed since publication %s: rebuilding",
+                 ", ".join(differ), current.version)
+        return None
+    return current
+
+
+def _skipped_summary(wh: Warehouse, run_id: str, as_of: date, current: Any, extracts: list[Any],
+                     seconds: dict[str, float]) -> dict[str, Any]:
+    log = get_run_logger()
+    reason = (f"nothing new: no source has a new or changed row since publication {current.version}, "
+              "which was built from the same as-of date, config, models and code. Nothing was rebuilt; "
+              "that publication stands (--full-refresh rebuilds everything anyway)")
+    log.info(reason)
+    reports = wh.report_dir(run_id)
+    reports.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "run_id": run_id, "as_of": as_of.isoformat(), "skipped": reason,
+        "published": str(wh.published), "parquet": str(wh.parquet_dir / current.version),
+        "version": current.version, "reports": str(reports),
+        "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
+        "files_skipped": sum(ex.files_skipped for ex in extracts), "rows_replaced": 0,
+        "step_seconds": seconds, "headline": _headline(wh.published),
+    }
+    (reports / "run_summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
+    return summary
 
 
 @flow(name="retention_pipeline", log_prints=False,
@@ -124,33 +166,47 @@ def retention_pipeline(
             log.info("removed %d leftover candidate(s) of earlier runs that did not finish", len(stale))
         resolve_pii_salt(settings, wh.root, allow_generated_salt)  # fail early when there is none
         run_dir = wh.run_dir(run_id)
+        state_db = None if full_refresh else wh.state
+        dbt_vars = {"business_timezone": config.business_timezone,
+                    "min_qualifying_amount": config.min_qualifying_amount}  # the as-of date: see dbt_build
+        inputs = fingerprint.inputs(config, as_of, dbt_vars, settings.dbt_project_dir)
+        with step("ingest"):
+            extracts = extract_sources(config, state_db, run_dir, as_of, wh.root, allow_generated_salt)
+        # nothing new and nothing else changed: the current publication is what this run would
+        # publish. A run that also publishes to PostgreSQL always runs in full, so a PostgreSQL
+        # target that missed a publication catches up.
+        if state_db is not None and not publish_postgres_dsn_env and nothing_new(extracts):
+            current = _current_publication_if_unchanged(wh, inputs, log)
+            if current is not None:
+                wh.clear_stale_runs()  # this run's scratch
+                return _skipped_summary(wh, run_id, as_of, current, extracts, seconds)
         with step("start"):  # copy of the raw state the run builds on
             candidate = wh.start_candidate(run_id, full_refresh)
         reports = wh.report_dir(run_id)
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
-
         with step("ingest"):
-            loads = ingest_sources(config, candidate, run_dir, run_id, as_of, wh.root, allow_generated_salt)
+            loads = merge_sources(candidate, extracts, run_id)
         params = GateParams.from_config(config, as_of, last_publication_row_counts(wh.published))
-        dbt_vars = {"as_of_date": as_of.isoformat(), "business_timezone": config.business_timezone,
-                    "min_qualifying_amount": config.min_qualifying_amount}
         with step("gate raw"):
             gates = {"raw": validate_layer("raw", candidate, params, reports)}
         create_ml_schema(candidate)  # source ml exists (empty) before dbt runs, fitted or not
+        dbt_db = wh.candidate_for_dbt(run_id)  # the same file, at a path that is the same every run
         # two dbt invocations, not three (each costs seconds before its first node): staging with
         # int_customer_rfm and its upstream, the staging gate, the BG/NBD fit the marts read (source
         # ml), then the rest. Nothing is published unless every gate passes.
         with step("dbt staging + model inputs"):
-            dbt_build(f"staging {DBT_MODEL_INPUTS}", candidate, settings.dbt_project_dir, run_dir, dbt_vars,
-                      buildable=True, keep_results=reports / "dbt_run_results_1.json")
+            dbt_build(f"staging {DBT_MODEL_INPUTS}", dbt_db, settings.dbt_project_dir, run_dir, dbt_vars, as_of,
+                      buildable=True, keep_results=reports / "dbt_run_results_1.json",
+                      parse_cache=wh.dbt_parse_cache)
         with step("gate staging"):
             gates["staging"] = validate_layer("staging", candidate, params, reports)
         with step("fit"):
             fit_bgnbd(candidate, as_of)
         with step("dbt intermediate + marts"):
-            dbt_build("", candidate, settings.dbt_project_dir, run_dir, dbt_vars,
+            dbt_build("", dbt_db, settings.dbt_project_dir, run_dir, dbt_vars, as_of,
                       exclude=f"staging {DBT_MODEL_INPUTS}", buildable=True,
-                      keep_results=reports / "dbt_run_results_2.json")
+                      keep_results=reports / "dbt_run_results_2.json", parse_cache=wh.dbt_parse_cache)
+            forget_parse(run_dir)
         with step("gate marts"):
             gates["marts"] = validate_layer("marts", candidate, params, reports)
             counts = layer_row_counts(candidate)
@@ -159,6 +215,7 @@ def retention_pipeline(
                         for k, g in gates.items()}
         with stopping.deferred(), step("publish"):  # a stop while publishing waits for the publish
             pub = publish_candidate(wh, candidate, run_id, as_of, gate_summary)
+            fingerprint.record(candidate, run_id, pub.version, pub.published_at, inputs)  # goes with the state
             wh.commit_state(candidate, run_id)  # raw loads and ledgers of this run become the state
             wh.clear_stale_runs()
         # after the DuckDB side is complete, still under the lock (the published file cannot change)

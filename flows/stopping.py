@@ -8,6 +8,9 @@ one left). Three kinds of work are running when a signal arrives, and each is en
   (dbt then cancels its queries and exits) and waits for them, killing one that lingers;
 - **DuckDB queries** in any thread (extracts run in worker threads): connections registered with
   :func:`interruptible` are interrupted (DuckDB raises ``InterruptException`` in that thread);
+- **dbt in this process** (flows/dbt_runner.py): registers a canceller with :func:`on_stop`; the
+  stop monitor's thread calls it (it cancels dbt's queries and raises KeyboardInterrupt inside dbt,
+  which ends its threads as on Ctrl-C);
 - **Python loops** in worker threads (the line-by-line prescan of text files): they call
   :func:`check`, which raises :class:`RunStopped` once a stop was requested.
 
@@ -46,6 +49,7 @@ _signal: list[int] = []
 _lock = threading.RLock()  # the signal handler takes it in the main thread, which may hold it already
 _children: set[subprocess.Popen[Any]] = set()
 _connections: set[Any] = set()
+_cancellers: list[Callable[[], None]] = []
 _exit_message: list[Callable[[int], str]] = []
 GRACE_SECONDS = 15.0  # a stopped run that is still alive after this is ended (publishing excepted)
 
@@ -107,6 +111,30 @@ def interruptible(con: Any) -> Iterator[Any]:
     finally:
         with _lock:
             _connections.discard(con)
+
+
+@contextlib.contextmanager
+def on_stop(cancel: Callable[[], None]) -> Iterator[None]:
+    """While the block runs, a stop calls ``cancel()`` from the stop monitor's thread (not the
+    signal handler: it may take locks). Raises :class:`RunStopped` at once if the run is stopping."""
+    with _lock:
+        _cancellers.append(cancel)
+    try:
+        check()
+        yield
+    finally:
+        with _lock:
+            _cancellers.remove(cancel)
+
+
+def _run_cancellers() -> None:
+    with _lock:
+        cancellers = list(_cancellers)
+    for cancel in cancellers:
+        try:
+            cancel()
+        except Exception:  # noqa: BLE001 - the watchdog still bounds the stop
+            log.debug("a stop canceller failed", exc_info=True)
 
 
 def _terminate(proc: subprocess.Popen[Any]) -> None:
@@ -184,6 +212,7 @@ def _monitor(done: threading.Event, say: logging.Logger | logging.LoggerAdapter)
     say.warning("received %s: stopping — running tasks end, nothing is published%s (send it again to "
                 "stop at once)", signal.Signals(signum).name,
                 "; the publish under way completes first" if _defer.is_set() else "")
+    _run_cancellers()
     deadline = time.monotonic() + GRACE_SECONDS
     while time.monotonic() < deadline or _defer.is_set():  # a publish under way is never cut
         if done.wait(0.1):

@@ -8,6 +8,11 @@
     DIR/.runs/<run_id>/          a run's candidate warehouse and dbt artifacts (removed on success)
     DIR/reports/<run_id>/        validation reports of every gate of a run (kept)
     DIR/.liucun.lock             held by the running pipeline: a second run is refused
+    DIR/.dbt/partial_parse.msgpack  dbt's parse of the project at the last run: the next run
+                                 re-reads only the files that changed (a cache; safe to delete)
+    DIR/.dbt/run -> ../.runs/<run_id>  the running run's folder, as dbt sees it: its path is the
+                                 same every run (dbt parses the whole project again when a
+                                 profile value, such as the database path, changes)
 """
 
 from __future__ import annotations
@@ -44,6 +49,21 @@ class Warehouse:
     @property
     def runs_dir(self) -> Path:
         return self.root / ".runs"
+
+    @property
+    def dbt_parse_cache(self) -> Path:
+        return self.root / ".dbt" / "partial_parse.msgpack"
+
+    def candidate_for_dbt(self, run_id: str) -> Path:
+        """The run's candidate through ``DIR/.dbt/run``, a symlink to its folder (switched atomically).
+        The link is on the folder, so DuckDB's write-ahead log lands beside the real file."""
+        link = self.root / ".dbt" / "run"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f".run.{run_id}.tmp")
+        tmp.unlink(missing_ok=True)
+        os.symlink(os.path.relpath(self.run_dir(run_id), link.parent), tmp)
+        os.replace(tmp, link)
+        return link / self.candidate(run_id).name
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id

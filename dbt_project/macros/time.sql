@@ -16,9 +16,13 @@
     cast({{ liucun.to_business_time(utc_ts) }} as date)
 {%- endmacro %}
 
-{#- The as-of date of the run: var('as_of_date') or today. -#}
+{#- The as-of date of the run: var('as_of_date'), else the environment variable LIUCUN_AS_OF_DATE
+    (what `liucun run` sets), else today. The environment variable is read only when models run,
+    never while dbt parses: a new date every day then keeps dbt's partial parse valid (a changed
+    --vars value makes dbt parse the whole project again). -#}
 {% macro as_of_date() -%}
-    {%- if var('as_of_date', none) -%}cast('{{ var("as_of_date") }}' as date){%- else -%}current_date{%- endif -%}
+    {%- set as_of = var('as_of_date', none) or (env_var('LIUCUN_AS_OF_DATE', '') if execute else none) -%}
+    {%- if as_of -%}cast('{{ as_of }}' as date){%- else -%}current_date{%- endif -%}
 {%- endmacro %}
 
 {#- Safe ratio: null when the denominator is 0. -#}

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-
-import great_expectations as gx
+from typing import TYPE_CHECKING
 
 from flows.config import ProjectConfig
+
+if TYPE_CHECKING:  # GateParams is needed long before a gate runs: GX (seconds to import) is not
+    import great_expectations as gx
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ WARNING = {"severity": "warning"}
 
 
 def suite(name: str, *expectations: gx.expectations.Expectation) -> gx.ExpectationSuite:
+    import great_expectations as gx
+
     s = gx.ExpectationSuite(name=name)
     for e in expectations:
         if not e.meta or "severity" not in e.meta:

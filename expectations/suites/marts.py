@@ -105,11 +105,10 @@ def build_rpt_cohort_retention_suite(params: GateParams) -> gx.ExpectationSuite:
         ),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
-                "select * from (select count(*) as n from {batch} where not is_complete) as i, "
-                "(select count(distinct cohort_period_start) as n from {batch}) as c "
-                "where i.n > 2 * c.n"
+                "select * from {batch} where not is_complete "
+                "and period_start < (select max(period_start) from {batch})"
             ),
-            description="at most the current period is flagged incomplete (one row per cohort and segment)",
+            description="only the current period is flagged incomplete (the as-of date is inside it)",
         ),
     )
 

@@ -26,11 +26,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_flow(sources: Path, warehouse: Path) -> dict:
+def run_flow(sources: Path, warehouse: Path, full_refresh: bool = False) -> dict:
     from flows.retention_pipeline import retention_pipeline
 
     os.environ["LIUCUN_DATA_DIR"] = str(sources)
-    return retention_pipeline(config_path=str(DEMO_CONFIG), warehouse_dir=str(warehouse), as_of=AS_OF)
+    return retention_pipeline(config_path=str(DEMO_CONFIG), warehouse_dir=str(warehouse), as_of=AS_OF,
+                              full_refresh=full_refresh)
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +105,62 @@ def test_faulty_input_fails_and_leaves_the_publication_untouched(published, faul
         assert con.execute("select count(*) from audit.publications").fetchone()[0] == 1
 
 
+def test_a_rerun_with_nothing_new_rebuilds_nothing_and_says_so(published, clean_sources: Path):
+    """The same files on the same as-of date with the same models: the current publication is what
+    a rebuild would publish, so the run stops after reading its sources (and changes no file)."""
+    warehouse, first = published
+    files = {p: sha256(p) for p in (warehouse / "liucun.duckdb", warehouse / "state.duckdb")}
+    summary = run_flow(clean_sources, warehouse)
+    assert summary["skipped"].startswith("nothing new") and first["version"] in summary["skipped"]
+    assert summary["version"] == first["version"] and summary["published"] == first["published"]
+    # the same files again: recognised by content hash, nothing is loaded
+    assert summary["rows_read"] == 0 and summary["files_skipped"] >= 11
+    assert "dbt staging + model inputs" not in summary["step_seconds"]  # no model was built
+    assert {p: sha256(p) for p in files} == files
+    assert not any((warehouse / ".runs").iterdir())
+
+
+def test_nothing_new_but_another_input_changed_rebuilds(published, tmp_path: Path):
+    """No new rows is not enough to skip: a different as-of date, config or model must rebuild."""
+    import shutil
+
+    from flows import fingerprint
+    from flows.config import load_config
+    from flows.retention_pipeline import _current_publication_if_unchanged
+    from flows.settings import Settings
+    from flows.warehouse import Warehouse
+
+    warehouse, first = published
+    config = load_config(DEMO_CONFIG)
+    dbt_vars = {"business_timezone": config.business_timezone, "min_qualifying_amount": config.min_qualifying_amount}
+    project = Settings().dbt_project_dir
+    wh, log = Warehouse(warehouse), __import__("logging").getLogger("test")
+    same = fingerprint.inputs(config, AS_OF, dbt_vars, project)
+    assert _current_publication_if_unchanged(wh, same, log).version == first["version"]
+    next_day = fingerprint.inputs(config, date(2026, 1, 1), dbt_vars, project)
+    assert fingerprint.changed(same, next_day) == ["as_of"]
+    assert _current_publication_if_unchanged(wh, next_day, log) is None
+    other_amount = fingerprint.inputs(config, AS_OF, {**dbt_vars, "min_qualifying_amount": 5}, project)
+    assert _current_publication_if_unchanged(wh, other_amount, log) is None
+    edited = tmp_path / "dbt_project"  # one model edited (a copy of the project)
+    shutil.copytree(project, edited, ignore=shutil.ignore_patterns("target", "logs"))
+    model = edited / "models" / "marts" / "retention" / "rpt_retention_rate.sql"
+    model.write_text(model.read_text() + "\n-- edited\n")
+    changed = fingerprint.inputs(config, AS_OF, dbt_vars, edited)
+    assert fingerprint.changed(same, changed) == ["dbt_project"]
+    assert _current_publication_if_unchanged(wh, changed, log) is None
+
+
 def test_a_reader_of_the_old_file_keeps_a_consistent_old_version(published, clean_sources: Path):
-    warehouse, _ = published
+    warehouse, first = published
     old = duckdb.connect(str(warehouse / "liucun.duckdb"), read_only=True)
     old_pubs = old.execute("select count(*) from audit.publications").fetchone()[0]
     mart_query = "select * from marts.rpt_retention_rate order by all"
     old_rows = old.execute(mart_query).fetchall()
     marts = [t for (t,) in old.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()]
     old_marts = {t: old.execute(f"select * from marts.{t} order by all").fetchall() for t in marts}
-    summary = run_flow(clean_sources, warehouse)  # publishes again while `old` is open
-    # the same files again: recognised by content hash, nothing new is loaded
-    assert summary["rows_read"] == 0 and summary["files_skipped"] >= 11
+    summary = run_flow(clean_sources, warehouse, full_refresh=True)  # publishes again while `old` is open
+    assert summary["rows_read"] == first["rows_read"] > 0  # a full refresh reloads every file
     assert old.execute("select count(*) from audit.publications").fetchone()[0] == old_pubs
     assert old.execute(mart_query).fetchall() == old_rows
     old.close()

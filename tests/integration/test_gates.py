@@ -161,3 +161,32 @@ def test_a_gap_in_daily_orders_is_reported(built, tmp_path: Path):
     assert {str(r["day"]) for r in daily.sample} >= {"2025-12-29", "2025-12-30", "2025-12-31"}
     clean = run_gate("staging", db, params(), tmp_path)
     assert not [w for w in clean.warnings if w.table == "staging.stg_commerce__orders_daily"]
+
+
+def test_only_the_current_period_may_be_flagged_incomplete(built, tmp_path: Path):
+    """A run whose as-of date is inside a period flags that period incomplete for every cohort and
+    segment: the marts gate accepts it (it once blocked every mid-month run with segments), and
+    blocks an earlier period flagged incomplete."""
+    db, _ = built
+    mid = tmp_path / "mid" / db.name  # the same file name: dbt's staging views name their database
+    mid.parent.mkdir()
+    shutil.copy(db, mid)
+    with duckdb.connect(str(mid)) as con:
+        con.execute("update marts.rpt_cohort_retention set is_complete = false where period_start = "
+                    "(select max(period_start) from marts.rpt_cohort_retention)")
+        flagged, cohorts = con.execute(
+            "select count(*) filter (where not is_complete), count(distinct cohort_period_start) "
+            "from marts.rpt_cohort_retention").fetchone()
+    assert flagged > 2 * cohorts  # one row per cohort and segment, as a mid-month run has
+    result = run_gate("marts", mid, params(), tmp_path)
+    assert result.passed, result.failure_message()
+
+    earlier = tmp_path / "earlier" / db.name
+    earlier.parent.mkdir()
+    shutil.copy(db, earlier)
+    with duckdb.connect(str(earlier)) as con:
+        con.execute("update marts.rpt_cohort_retention set is_complete = false where period_start = "
+                    "(select min(period_start) from marts.rpt_cohort_retention)")
+    result = run_gate("marts", earlier, params(), tmp_path)
+    assert [(o.table, o.description) for o in result.blocking_failures] == [
+        ("marts.rpt_cohort_retention", "only the current period is flagged incomplete (the as-of date is inside it)")]

@@ -1,0 +1,89 @@
+"""What a publication was built from, so that a run with nothing new can say so instead of rebuilding.
+
+The published marts are a function of the raw layer and of the run's inputs: the as-of date, the
+config, the dbt project (models, macros, seeds, vars), liucun's own code (gates, the BG/NBD fit,
+publishing) and the versions of the libraries that compute them. Every publication records a
+fingerprint of those inputs in its state (``raw._builds``). A run whose extracts found no new rows
+in any source, and whose fingerprint equals the one recorded with the current publication, would
+publish the same marts again: it stops there and says so (``--full-refresh`` rebuilds anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from flows.config import ProjectConfig
+
+REPO = Path(__file__).resolve().parents[1]
+CODE_DIRS = ("flows", "expectations")  # the Python that validates, fits and publishes
+DBT_SKIP = {"target", "logs", "dbt_packages", "__pycache__"}  # dbt's outputs, not its inputs
+LIBRARIES = ("dbt-core", "dbt-duckdb", "duckdb", "great-expectations", "numpy", "scipy", "pandas")
+
+BUILDS_DDL = """create table if not exists raw._builds (
+    run_id varchar, version varchar, published_at timestamp, fingerprint varchar, inputs json)"""
+
+
+def _tree_hash(root: Path, suffixes: tuple[str, ...] | None = None) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if not p.is_file() or DBT_SKIP.intersection(rel.parts) or (suffixes and p.suffix not in suffixes):
+            continue
+        h.update(str(rel).encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def inputs(config: ProjectConfig, as_of: date, dbt_vars: dict[str, Any], dbt_project_dir: Path) -> dict[str, str]:
+    """Every input of a build except the raw data, each as a short string or a hash."""
+    return {
+        "as_of": as_of.isoformat(),
+        "dbt_vars": json.dumps(dbt_vars, sort_keys=True, default=str),
+        "config": hashlib.sha256(repr(config).encode()).hexdigest(),
+        "dbt_project": _tree_hash(dbt_project_dir),
+        "liucun_code": hashlib.sha256("".join(_tree_hash(REPO / d, (".py",)) for d in CODE_DIRS).encode()).hexdigest(),
+        "libraries": ", ".join(f"{d} {_version(d)}" for d in LIBRARIES),
+    }
+
+
+def fingerprint(parts: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def record(candidate: Path, run_id: str, version: str, published_at: datetime, parts: dict[str, str]) -> None:
+    """Record what the publication ``version`` was built from, in the candidate that becomes the state."""
+    with duckdb.connect(str(candidate)) as con:
+        con.execute(BUILDS_DDL)
+        con.execute("insert into raw._builds values (?, ?, ?, ?, ?)",
+                    [run_id, version, published_at, fingerprint(parts), json.dumps(parts)])
+
+
+def last_build(state: Path) -> tuple[str, str, dict[str, str]] | None:
+    """(version, fingerprint, inputs) recorded with the state's publication, or None."""
+    if not state.exists():
+        return None
+    with duckdb.connect(str(state), read_only=True) as con:
+        if not con.execute("select count(*) from duckdb_tables() where schema_name = 'raw' "
+                           "and table_name = '_builds'").fetchone()[0]:  # type: ignore[index]
+            return None
+        row = con.execute("select version, fingerprint, inputs from raw._builds "
+                          "order by published_at desc limit 1").fetchone()
+    return (row[0], row[1], json.loads(row[2])) if row else None
+
+
+def changed(before: dict[str, str], now: dict[str, str]) -> list[str]:
+    """The names of the inputs that differ (for the log: why a run with no new data rebuilt)."""
+    return sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
