@@ -239,6 +239,10 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
     if steps:
         print("  seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in steps.items() if v >= 0.05)
               + f"; Prefect and Python start-up {max(0.0, seconds - sum(steps.values())):.1f}")
+    peaks = s.get("step_peak_mb") or {}
+    if any(peaks.values()):
+        print(f"  peak memory: {max(peaks.values()):,.0f} MB ("
+              + ", ".join(f"{k} {v:,.0f}" for k, v in peaks.items() if steps.get(k, 0) >= 0.05) + ")")
     print(f"  published: {s['published']}")
     print(f"  parquet:   {s['parquet']}")
     pg = s.get("postgres")

@@ -206,11 +206,18 @@ class Extract:
     warnings: list[str] = field(default_factory=list)
 
 
+def limit_memory(con: duckdb.DuckDBPyConnection, memory_mb: int | None, spill_dir: Path) -> None:
+    """Cap what DuckDB holds in memory; past it, it spills to ``spill_dir`` (removed with the run)."""
+    con.execute(f"set memory_limit = '{int(memory_mb or 6144)}MB'")
+    con.execute(f"set temp_directory = {lit(str(spill_dir))}")
+
+
 def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: SourceState,
-                   as_of: date, salt: str) -> Extract:
+                   as_of: date, salt: str, memory_mb: int | None = None) -> Extract:
     """Read what is new in a source and type/check it into ``<scratch_dir>/<source>.duckdb``.
 
-    Touches nothing but its own scratch file, so sources extract concurrently.
+    Touches nothing but its own scratch file, so sources extract concurrently. ``memory_mb`` caps
+    this extract's DuckDB memory (it spills to the scratch folder beyond it).
     """
     started = datetime.now(UTC).replace(tzinfo=None)
     scratch_dir.mkdir(parents=True, exist_ok=True)
@@ -220,7 +227,7 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
     skipped, new_cursor, drift, read_warnings = 0, None, [], []
     with stopping.interruptible(duckdb.connect(str(scratch))) as con:  # a stopped run interrupts it
         con.execute("set TimeZone = 'UTC'")
-        con.execute("set memory_limit = '6GB'")
+        limit_memory(con, memory_mb, scratch_dir / f"{src.name}.spill")
         known = {r[0] for r in con.execute("select name from pg_timezone_names()").fetchall()}
         if src.timezone not in known:
             raise SourceError(f"source {src.name!r}: unknown timezone {src.timezone!r}")
@@ -307,11 +314,13 @@ def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> 
     return result
 
 
-def merge_extracts(db_path: Path, extracts: list[Extract], run_id: str) -> list[LoadResult]:
+def merge_extracts(db_path: Path, extracts: list[Extract], run_id: str,
+                   memory_mb: int | None = None) -> list[LoadResult]:
     """Write every extract into the warehouse, one transaction per source."""
     results = []
     with stopping.interruptible(duckdb.connect(str(db_path))) as con:
         con.execute("set TimeZone = 'UTC'")
+        limit_memory(con, memory_mb, db_path.parent / "merge.spill")
         create_raw_schema(con)
         for ex in extracts:
             if ex.files:  # DuckDB cannot attach/detach inside a transaction that used the database

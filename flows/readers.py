@@ -214,32 +214,51 @@ def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, path: str, scan: Pre
             where line not in (select line from _rej_err{i})) l using (_rn) {join}"""
 
 
+JSONL_CHUNK_LINES = 50_000  # lines handed to DuckDB at once: memory holds one chunk, not a file
+
+
 def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig, scratch: Path
                 ) -> tuple[set[str], list[str]]:
-    """Read JSON-lines files line by line (exact line numbers); invalid JSON is rejected. Each file
-    is prescanned first: oversized lines, bad bytes and control characters are set aside."""
-    scans = _scan_files(files, src, scratch, "jsonl")
-    selects = []
-    for f, s in scans.items():
-        if s.empty:
-            continue
-        raw = (f"select {lit(f)} as _file, unnest(lines) as line, generate_subscripts(lines, 1) as _rl "
-               f"from (select string_split(content, chr(10)) as lines from read_text({lit(s.read_path)}))")
-        if s.clean_path:
-            selects.append(f"select x._file, x.line, m.orig as _line from ({raw}) x "
-                           f"join {_line_map_sql(s)} m on m.rl = x._rl")
-        else:
-            selects.append(f"select _file, line, _rl as _line from ({raw})")
-    body = " union all ".join(selects) or "select null::varchar as _file, null::varchar as line, null::bigint as _line where false"
-    try:
-        con.execute(
-            f"""create or replace temp table _lines as
-            select *, case when json_valid(line) then json_type(line) = 'OBJECT' else false end as _ok
-            from ({body}) where trim(line) <> ''"""
-        )
-    except duckdb.Error as exc:
-        raise SourceError(f"source {src.name!r}: files {', '.join(files)} cannot be read as JSON lines: "
-                          f"{redact(str(exc).splitlines()[0])[:300]}") from None
+    """Read JSON-lines files line by line (exact line numbers); invalid JSON is rejected. Each line
+    is checked as it is read (oversized lines, bad bytes and control characters are set aside) and
+    handed to DuckDB in chunks, so memory holds one chunk whatever the file's size."""
+    import pyarrow as pa
+
+    con.execute("create or replace table _lines (_file varchar, line varchar, _line bigint, _ok boolean)")
+    numbers: list[int] = []
+    texts: list[str] = []
+
+    def flush(f: str) -> None:
+        if not numbers:
+            return
+        chunk = pa.table({"line": pa.array(texts, pa.string()), "_line": pa.array(numbers, pa.int64())})
+        con.register("_chunk", chunk)
+        try:
+            con.execute(
+                """insert into _lines select $1, line, _line,
+                       case when json_valid(line) then json_type(line) = 'OBJECT' else false end
+                   from _chunk""", [f])
+        finally:
+            con.unregister("_chunk")
+        numbers.clear()
+        texts.clear()
+
+    scans = {}
+    for f in files:
+        def keep(n: int, text: str, f: str = f) -> None:
+            if text.strip(" "):  # blank lines are not rows (a line of other whitespace is invalid JSON)
+                numbers.append(n)
+                texts.append(text)
+                if len(numbers) >= JSONL_CHUNK_LINES:
+                    flush(f)
+
+        try:
+            scans[f] = prescan(f, fmt="jsonl", encoding=src.encoding, scratch=scratch / "clean",
+                               max_line_bytes=src.max_line_bytes, on_line=keep)
+            flush(f)
+        except duckdb.Error as exc:
+            raise SourceError(f"source {src.name!r}: file {f} cannot be read as JSON lines: "
+                              f"{redact(str(exc).splitlines()[0])[:300]}") from None
     con.execute(
         f"""create or replace temp table _rejects as
         select _file, _line, 'invalid_json' as reason, 'line is not a JSON object' as detail,
@@ -255,17 +274,17 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
     # a file none of whose lines is a JSON object has no keys to check: its lines are all rejects
     _require_columns(src, keys_by_file)
     all_keys = sorted(set().union(*keys_by_file.values())) if keys_by_file else []
-    extracts = ", ".join(
-        f"case when json_type(line, {lit('$.' + json.dumps(k))}) = 'NULL' then null "
-        f"else line ->> {lit('$.' + json.dumps(k))} end as {q(k)}"
-        for k in all_keys
-    )
+    # every key's value as text (JSON null -> NULL) from one parse of the line
+    paths = "[" + ", ".join(lit("$." + json.dumps(k)) for k in all_keys) + "]"
+    extracts = ", ".join(f"_v[{i}] as {q(k)}" for i, k in enumerate(all_keys, start=1))
     con.execute(
         f"""create or replace temp table _src as
         select {extracts + ',' if extracts else ''} _file, _line,
                row_number() over (order by _file, _line) as _rownum
-        from _lines where _ok"""
+        from (select {f'json_extract_string(line, {paths}) as _v, ' if all_keys else ''}_file, _line
+              from _lines where _ok)"""
     )
+    con.execute("drop table _lines")
     return set(all_keys), _file_warnings(scans, src)
 
 

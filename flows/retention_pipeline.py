@@ -27,6 +27,7 @@ from flows import fingerprint, stopping
 from flows.churn_scoring import DBT_MODEL_INPUTS, create_ml_schema
 from flows.config import load_config
 from flows.dbt_runner import forget_parse
+from flows.memwatch import MemoryWatch
 from flows.pipeline_tasks import (
     dbt_build,
     extract_sources,
@@ -48,7 +49,7 @@ from flows.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
 
-EXTRACT_WORKERS = 3  # sources extracted at once; each DuckDB extract is capped at 6 GB
+EXTRACT_WORKERS = 3  # sources extracted at once; they share Settings.ingest_memory_mb
 
 
 def activity_exclusions(candidate: Path, min_qualifying_amount: float) -> dict[str, int]:
@@ -97,7 +98,7 @@ def _current_publication_if_unchanged(wh: Warehouse, inputs: dict[str, str], log
 
 
 def _skipped_summary(wh: Warehouse, run_id: str, as_of: date, current: Any, extracts: list[Any],
-                     seconds: dict[str, float]) -> dict[str, Any]:
+                     seconds: dict[str, float], peak_mb: dict[str, float]) -> dict[str, Any]:
     log = get_run_logger()
     reason = (f"nothing new: no source has a new or changed row since publication {current.version}, "
               "which was built from the same as-of date, config, models and code. Nothing was rebuilt; "
@@ -111,7 +112,7 @@ def _skipped_summary(wh: Warehouse, run_id: str, as_of: date, current: Any, extr
         "version": current.version, "reports": str(reports),
         "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
         "files_skipped": sum(ex.files_skipped for ex in extracts), "rows_replaced": 0,
-        "step_seconds": seconds, "headline": _headline(wh.published),
+        "step_seconds": seconds, "step_peak_mb": peak_mb, "headline": _headline(wh.published),
     }
     (reports / "run_summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     return summary
@@ -145,18 +146,22 @@ def retention_pipeline(
     as_of = as_of or date.today()
     run_id = str(flow_run.id or uuid.uuid4())
     seconds: dict[str, float] = {}  # where the run's time went, step by step (the summary shows it)
+    peak_mb: dict[str, float] = {}  # and the process's peak resident memory during each step
+    watch = MemoryWatch()
 
     @contextlib.contextmanager
     def step(name: str) -> Iterator[None]:
         stopping.check()  # a stop requested by a signal takes effect between steps
         started = time.perf_counter()
+        watch.since_mark()
         try:
             yield
         finally:
             seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+            peak_mb[name] = max(peak_mb.get(name, 0.0), watch.since_mark())
         stopping.check()
     # SIGINT/SIGTERM stop the run: tasks end, nothing is published, the lock is released
-    with stopping.stop_on_signals(log), wh.lock():
+    with stopping.stop_on_signals(log), wh.lock(), watch:
         aligned = align_parquet_with_published(wh)  # before clearing: it may keep a dead run's folder
         if aligned:
             log.warning("parquet/current pointed at an older version than liucun.duckdb (a run died "
@@ -171,7 +176,8 @@ def retention_pipeline(
                     "min_qualifying_amount": config.min_qualifying_amount}  # the as-of date: see dbt_build
         inputs = fingerprint.inputs(config, as_of, dbt_vars, settings.dbt_project_dir)
         with step("ingest"):
-            extracts = extract_sources(config, state_db, run_dir, as_of, wh.root, allow_generated_salt)
+            extracts = extract_sources(config, state_db, run_dir, as_of, wh.root, allow_generated_salt,
+                                       memory_mb=settings.ingest_memory_mb // EXTRACT_WORKERS)
         # nothing new and nothing else changed: the current publication is what this run would
         # publish. A run that also publishes to PostgreSQL always runs in full, so a PostgreSQL
         # target that missed a publication catches up.
@@ -179,13 +185,13 @@ def retention_pipeline(
             current = _current_publication_if_unchanged(wh, inputs, log)
             if current is not None:
                 wh.clear_stale_runs()  # this run's scratch
-                return _skipped_summary(wh, run_id, as_of, current, extracts, seconds)
+                return _skipped_summary(wh, run_id, as_of, current, extracts, seconds, peak_mb)
         with step("start"):  # copy of the raw state the run builds on
             candidate = wh.start_candidate(run_id, full_refresh)
         reports = wh.report_dir(run_id)
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
         with step("ingest"):
-            loads = merge_sources(candidate, extracts, run_id)
+            loads = merge_sources(candidate, extracts, run_id, settings.ingest_memory_mb)
         params = GateParams.from_config(config, as_of, last_publication_row_counts(wh.published))
         with step("gate raw"):
             gates = {"raw": validate_layer("raw", candidate, params, reports)}
@@ -242,6 +248,7 @@ def retention_pipeline(
         "mart_rows": pub.row_counts,
         "gates": gate_summary,
         "step_seconds": seconds,
+        "step_peak_mb": peak_mb,
         "headline": _headline(pub.path),
     }
     # the run's figures beside its validation reports (machines read this; the CLI prints it)

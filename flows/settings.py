@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     pii_salt: SecretStr | None = None
     dbt_project_dir: Path = REPO_ROOT / "dbt_project"
     demo_config: Path = REPO_ROOT / "flows" / "demo" / "liucun.yml"
+    # memory DuckDB may use while sources are ingested (LIUCUN_INGEST_MEMORY_MB), shared by the
+    # extracts running at once; past it DuckDB spills to the run's folder instead of growing
+    ingest_memory_mb: int = 2048
 
 
 class SaltMissing(RuntimeError):

@@ -31,7 +31,7 @@ import gzip
 import hashlib
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -152,12 +152,16 @@ def split_fields(text: str, delimiter: str, quote: str | None) -> list[str]:
 
 def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str | None = None,
             quote: str | None = '"', header: bool = True,
-            max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, expect_columns: tuple[str, ...] = ()) -> Prescan:
+            max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, expect_columns: tuple[str, ...] = (),
+            on_line: Callable[[int, str], None] | None = None) -> Prescan:
     """Hash, count and check a text export; write a clean UTF-8 copy when needed.
 
     ``delimiter`` None means detect it from the header line (CSV); ``"whitespace"`` splits on
     runs of spaces and tabs (fixed-width text exports, e.g. CDNOW) and rewrites the copy as
     tab-delimited. Memory stays bounded by one line (or one multi-line record).
+
+    ``on_line(line_number, text)`` receives every kept line, decoded, as it is read (JSON lines are
+    loaded this way, in one pass); no clean copy is written then: the caller has the lines.
     """
     digest, size = hashlib.sha256(), 0
     with open_binary(path) as fh:
@@ -225,12 +229,16 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
             if header:
                 scan.header = [f.strip() for f in fields]
             scan.first_fields = expected[0] = len(fields)
+        if on_line is not None:
+            on_line(n, text)
         add(n, text)
     scan.lines = n
     while pending:
         close_pending(True)
     scan.removed = sorted(removed, key=lambda r: r.line)
     mixed_newlines = scan.crlf_lines and scan.lf_lines  # DuckDB reads one kind of line break per file
+    if on_line is not None:
+        return scan
     if scan.removed or not utf8 or whitespace or mixed_newlines:
         scan.clean_path = _write_clean_copy(path, scan, encoding, utf8, whitespace, scratch)
     elif scan.crlf_lines:

@@ -15,7 +15,7 @@ Prefect server already running, as a scheduled run finds it:
 - at each scale (20,000 customers x scale, 24 months): a **full refresh** — wall time, peak memory
   of the whole process tree (liucun, dbt), seconds per step (the run's ``run_summary.json``) and dbt's
   own node time per mart family (the run's ``dbt_run_results_*.json``); then a **rerun with nothing
-  new**.
+  new**, and a run with **one more day** of orders and app events (new files, the as-of date a day on).
 
 Speed is reported, never asserted. Not collected by pytest.
 """
@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, timedelta, timezone
 from pathlib import Path
 
 import duckdb
@@ -111,8 +111,8 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return seconds, peak[0], out
 
 
-def liucun_run(sources: Path, wh: Path, env: dict[str, str], full_refresh: bool) -> dict:
-    cmd = [LIUCUN, "run", "--config", str(DEMO_CONFIG), "--warehouse", str(wh), "--as-of", END.isoformat()]
+def liucun_run(sources: Path, wh: Path, env: dict[str, str], full_refresh: bool, as_of: date = END) -> dict:
+    cmd = [LIUCUN, "run", "--config", str(DEMO_CONFIG), "--warehouse", str(wh), "--as-of", as_of.isoformat()]
     seconds, peak, out = timed(cmd + (["--full-refresh"] if full_refresh else []),
                                {**env, "LIUCUN_DATA_DIR": str(sources)})
     run_id = out.split("liucun run ", 1)[1].split()[0]
@@ -124,8 +124,38 @@ def liucun_run(sources: Path, wh: Path, env: dict[str, str], full_refresh: bool)
             nodes[r["unique_id"]] = float(r.get("execution_time") or 0.0)
     families = {family: sum(s for uid, s in nodes.items() if uid.startswith("model.")
                             and uid.split(".")[-1].startswith(prefixes)) for family, prefixes in FAMILIES.items()}
-    return {"seconds": seconds, "peak_mb": peak, "steps": summary["step_seconds"], "families": families,
+    return {"seconds": seconds, "peak_mb": peak, "steps": summary["step_seconds"],
+            "step_peak_mb": summary.get("step_peak_mb", {}), "families": families,
             "dbt_nodes": sum(nodes.values()), "rows_read": summary["rows_read"]}
+
+
+def one_more_day(sources: Path, work: Path) -> Path:
+    """The same export plus the next day's orders and app events (the last day's, moved one day on
+    under new ids), as new files: what a daily run finds. Hard links: nothing large is copied."""
+    import shutil
+    from datetime import datetime, timedelta
+
+    nxt = work / f"{sources.name}_plus_one_day"
+    shutil.copytree(sources, nxt, copy_function=os.link)
+    last = sorted((sources / "orders").glob("*.parquet"))[-1]
+    day = END.isoformat()
+    with duckdb.connect() as con:
+        con.execute(f"""copy (select * replace (order_id || '-next' as order_id,
+                                                ordered_at + interval 1 day as ordered_at,
+                                                delivered_at + interval 1 day as delivered_at)
+                              from read_parquet('{last}')
+                              where cast(timezone('Asia/Shanghai', ordered_at) as date) = date '{day}')
+                        to '{nxt / "orders" / "orders_next_day.parquet"}' (format parquet)""")
+    with open(sorted((sources / "events").glob("*.jsonl"))[-1], encoding="utf-8") as src, \
+            open(nxt / "events" / "events_next_day.jsonl", "w", encoding="utf-8") as out:
+        for line in src:
+            e = json.loads(line)
+            ts = datetime.fromisoformat(e["event_ts"].replace("Z", "+00:00"))
+            if ts.astimezone(timezone(timedelta(hours=8))).date().isoformat() == day:
+                e["event_id"] += "-next"
+                e["event_ts"] = (ts + timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                out.write(json.dumps(e) + "\n")
+    return nxt
 
 
 def pandas_notebook(published: Path, work: Path) -> dict:
@@ -151,6 +181,8 @@ def measure(scale: float, work: Path, env: dict[str, str]) -> dict:
     result["full"] = liucun_run(sources, wh, env, full_refresh=True)
     if scale:
         result["rerun"] = liucun_run(sources, wh, env, full_refresh=False)
+        result["next_day"] = liucun_run(one_more_day(sources, work), wh, env, full_refresh=False,
+                                        as_of=END + timedelta(days=1))
         result["notebook"] = pandas_notebook(wh / "liucun.duckdb", work)
     return result
 
@@ -168,9 +200,11 @@ def table(results: dict[float, dict]) -> str:
     row("full refresh (s) / x scan", lambda r: f"{r['full']['seconds']:.1f} / {r['full']['seconds'] / r['scan']:.1f}x")
     row("full refresh peak memory (MB)", lambda r: f"{r['full']['peak_mb']:,.0f}")
     for step in results[scales[0]]["full"]["steps"]:
-        row(f"· {step} (s)" + (" / x scan" if step == "ingest" else ""), lambda r, st=step: (
-            f"{r['full']['steps'].get(st, 0):.1f}"
-            + (f" / {r['full']['steps'][st] / r['scan']:.1f}x" if st == "ingest" else "")))
+        row(f"· {step} (s)" + (" / x scan" if step == "ingest" else "") + " · its peak memory (MB)",
+            lambda r, st=step: (
+                f"{r['full']['steps'].get(st, 0):.1f}"
+                + (f" / {r['full']['steps'][st] / r['scan']:.1f}x" if st == "ingest" else "")
+                + f" · {r['full']['step_peak_mb'].get(st, 0):,.0f}"))
     row("· start-up, Prefect and the rest (s)",
         lambda r: f"{r['full']['seconds'] - sum(r['full']['steps'].values()):.1f}")
     row("dbt node time, all nodes (s)", lambda r: f"{r['full']['dbt_nodes']:.1f}")
@@ -182,6 +216,8 @@ def table(results: dict[float, dict]) -> str:
     row("pandas notebook peak memory (MB)", lambda r: f"{r['notebook']['peak_rss_mb']:,.0f}")
     row("rerun, nothing new (s) / x full refresh",
         lambda r: f"{r['rerun']['seconds']:.1f} / {r['rerun']['seconds'] / r['full']['seconds']:.2f}x")
+    row("one more day of orders and events (s) / x full refresh",
+        lambda r: f"{r['next_day']['seconds']:.1f} / {r['next_day']['seconds'] / r['full']['seconds']:.2f}x")
     if len(scales) > 1:
         a, b = results[scales[0]], results[scales[-1]]
         grow = b["raw_rows"] / a["raw_rows"]
