@@ -269,8 +269,8 @@ def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> 
     src, contract = ex.source, CONTRACTS[ex.source.kind]
     replaced = 0
     if ex.files:  # the caller has attached the extract as `_extract`
-        con.execute("create or replace temp table _typed as select * from _extract.typed")
-        con.execute("create or replace temp table _rejects as select * from _extract.rejects")
+        con.execute("create or replace temp view _typed as select * from _extract.typed")  # read in place
+        con.execute("create or replace temp view _rejects as select * from _extract.rejects")
         replaced = _write(con, src, load_id, ex.replaced_files)
     (loaded,) = con.execute(
         f"select count(*) from raw.{contract.kind} where _load_id = ?", [load_id]
@@ -310,7 +310,7 @@ def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> 
          json.dumps(warnings), ex.files_skipped, replaced],
     )
     for t in ("_typed", "_rejects"):
-        con.execute(f"drop table if exists {t}")
+        con.execute(f"drop view if exists {t}")
     return result
 
 

@@ -118,17 +118,25 @@ def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: 
     reason = "case " + " ".join(f"when {cond} then {lit(r)}" for cond, r, _ in checks) + " end"
     detail = "case " + " ".join(f"when {cond} then {d}" for cond, _, d in checks) + " end"
     pk = ", ".join(f"t_{k}" for k in src.primary_key)
+    same_key = " and ".join(f"ok.t_{k} is not distinct from dup.t_{k}" for k in src.primary_key)
     content = ", ".join([f"t_{c.name}" for c in contract.columns] + ["_extra"])
+    # Of the rows that pass the checks, the last row of a key wins; the others are duplicates.
+    # Only keys seen more than once (found by one hash aggregate) are ranked by a window: a window
+    # over every row costs a sort of the whole load, and most loads have no duplicate at all.
     typed_sql = (
         f"""create or replace temp table _typed as
         with r as (select _file, _line, _rownum, {extra} as _extra, {", ".join(raw_cols)} from _src),
         t as (select *, {typed_sel} from r),
-        c as (select *, {reason} as _reason, {detail} as _detail from t),
-        d as (select *,
+        c as materialized (select *, {reason} as _reason, {detail} as _detail from t),
+        ok as materialized (select * from c where _reason is null),
+        dup as materialized (select {pk} from ok group by all having count(*) > 1),
+        d as (select ok.*,
                 row_number() over (partition by {pk} order by _rownum desc) as _rn,
                 first_value(md5(row({content})::varchar)) over (
                     partition by {pk} order by _rownum desc) as _winner_md5
-              from c where _reason is null)
+              from ok semi join dup on {same_key})
+        select ok.*, null::varchar as _dup from ok anti join dup on {same_key}
+        union all by name
         select * exclude (_rn, _winner_md5),
             case when _rn = 1 then null
                  when md5(row({content})::varchar) = _winner_md5 then 'duplicate_row'
