@@ -161,7 +161,7 @@ def run_dbt_in_process(
             log.info("dbt | %s", text)
 
     log.info("dbt %s", " ".join(args))
-    with _IN_PROCESS, _environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}):
+    with _IN_PROCESS, _environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}), _argv(["dbt", *args]):
         from dbt.cli.main import dbtRunner
 
         with stopping.on_stop(_cancel_dbt):
@@ -247,6 +247,18 @@ def _release_database() -> None:
             with contextlib.suppress(Exception):
                 env.close()
         DuckDBConnectionManager.close_all_connections()
+
+
+@contextlib.contextmanager
+def _argv(argv: list[str]) -> Iterator[None]:
+    """dbt records ``sys.argv`` as the invocation command in its artifacts (run_results.json, kept
+    with the reports): in this process that would be liucun's command line, which may hold a DSN."""
+    before = sys.argv
+    sys.argv = argv
+    try:
+        yield
+    finally:
+        sys.argv = before
 
 
 @contextlib.contextmanager
