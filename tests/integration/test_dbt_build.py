@@ -100,3 +100,33 @@ def test_dbt_source_freshness_evaluates_every_raw_table(built, tmp_path):
             assert by_table[table]["max_loaded_at"].startswith(newest.strftime("%Y-%m-%dT%H:%M:%S")), table
     orders = by_table["orders"]
     assert orders["status"] == "error" and orders["criteria"]["error_after"]["count"] == 3
+
+
+def test_in_process_dbt_parses_the_project_once_and_reparses_only_what_changed(tmp_path):
+    """The pipeline's dbt (flows/dbt_runner.py) starts each run from the last run's parse: a run on
+    another day (LIUCUN_AS_OF_DATE) into another run folder re-reads nothing; a changed --vars value
+    (a config change) makes dbt parse everything again, as it must."""
+    from pathlib import Path
+
+    from flows.dbt_runner import forget_parse, run_dbt_in_process
+    from flows.settings import Settings
+
+    project, cache = Settings().dbt_project_dir, tmp_path / "cache" / "partial_parse.msgpack"
+    db = tmp_path / "run" / "candidate.duckdb"  # the path dbt sees is the same every run
+
+    def ls(day: str, amount: float) -> str:
+        work = tmp_path / f"work-{day}-{amount}"
+        env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(db), "LIUCUN_AS_OF_DATE": day}
+        summary = run_dbt_in_process(["ls", "--select", "rpt_retention_rate"], project, work, env,
+                                     {"min_qualifying_amount": amount}, parse_cache=cache)
+        assert summary.command == ["dbt", "ls", "--select", "rpt_retention_rate"]
+        forget_parse(work)
+        return (work / "dbt_logs" / "dbt.log").read_text()
+
+    first = ls("2025-12-30", 0)
+    assert "Unable to do partial parsing because saved manifest not found" in first and cache.exists()
+    next_day = ls("2025-12-31", 0)
+    assert "Unable to do partial parsing" not in next_day
+    other_vars = ls("2025-12-31", 5)
+    assert "Unable to do partial parsing because config vars" in other_vars
+    assert Path(db).exists() is False  # listing never opened the database
