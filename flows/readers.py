@@ -214,7 +214,7 @@ def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, path: str, scan: Pre
             where line not in (select line from _rej_err{i})) l using (_rn) {join}"""
 
 
-JSONL_CHUNK_LINES = 50_000  # lines handed to DuckDB at once: memory holds one chunk, not a file
+JSONL_CHUNK_LINES = 50_000  # lines read one by one handed to DuckDB at once (plain blocks: ~8 MB)
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig, scratch: Path
@@ -222,39 +222,45 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
     """Read JSON-lines files line by line (exact line numbers); invalid JSON is rejected. Each line
     is checked as it is read (oversized lines, bad bytes and control characters are set aside) and
     handed to DuckDB in chunks, so memory holds one chunk whatever the file's size."""
+    import numpy as np
     import pyarrow as pa
 
-    con.execute("create or replace table _lines (_file varchar, line varchar, _line bigint, _ok boolean)")
+    # a temporary table: in memory up to the connection's memory_limit, spilled to disk beyond it
+    con.execute("create or replace temp table _lines (_file varchar, line varchar, _line bigint, _ok boolean)")
     numbers: list[int] = []
     texts: list[str] = []
 
-    def flush(f: str) -> None:
-        if not numbers:
-            return
-        chunk = pa.table({"line": pa.array(texts, pa.string()), "_line": pa.array(numbers, pa.int64())})
-        con.register("_chunk", chunk)
-        try:
+    def insert(f: str, lines: pa.Array, line_numbers: pa.Array) -> None:
+        con.register("_chunk", pa.table({"line": lines, "_line": line_numbers}))
+        try:  # blank lines are not rows (a line of other whitespace is invalid JSON)
             con.execute(
                 """insert into _lines select $1, line, _line,
                        case when json_valid(line) then json_type(line) = 'OBJECT' else false end
-                   from _chunk""", [f])
+                   from _chunk where line <> '' and (line[1] <> ' ' or trim(line, ' ') <> '')""", [f])
         finally:
             con.unregister("_chunk")
-        numbers.clear()
-        texts.clear()
+
+    def flush(f: str) -> None:
+        if numbers:
+            insert(f, pa.array(texts, pa.string()), pa.array(numbers, pa.int64()))
+            numbers.clear()
+            texts.clear()
 
     scans = {}
     for f in files:
-        def keep(n: int, text: str, f: str = f) -> None:
-            if text.strip(" "):  # blank lines are not rows (a line of other whitespace is invalid JSON)
-                numbers.append(n)
-                texts.append(text)
-                if len(numbers) >= JSONL_CHUNK_LINES:
-                    flush(f)
+        def keep(n: int, text: str, f: str = f) -> None:  # a line read on its own
+            numbers.append(n)
+            texts.append(text)
+            if len(numbers) >= JSONL_CHUNK_LINES:
+                flush(f)
+
+        def keep_block(first: int, block: list[str], f: str = f) -> None:  # ~8 MB of plain lines
+            flush(f)  # lines read one by one before it go first
+            insert(f, pa.array(block, pa.string()), pa.array(np.arange(first, first + len(block), dtype=np.int64)))
 
         try:
             scans[f] = prescan(f, fmt="jsonl", encoding=src.encoding, scratch=scratch / "clean",
-                               max_line_bytes=src.max_line_bytes, on_line=keep)
+                               max_line_bytes=src.max_line_bytes, on_line=keep, on_block=keep_block)
             flush(f)
         except duckdb.Error as exc:
             raise SourceError(f"source {src.name!r}: file {f} cannot be read as JSON lines: "
