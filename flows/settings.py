@@ -20,8 +20,10 @@ class Settings(BaseSettings):
     dbt_project_dir: Path = REPO_ROOT / "dbt_project"
     demo_config: Path = REPO_ROOT / "flows" / "demo" / "liucun.yml"
     # memory DuckDB may use while sources are ingested (LIUCUN_INGEST_MEMORY_MB), shared by the
-    # extracts running at once; past it DuckDB spills to the run's folder instead of growing
-    ingest_memory_mb: int = 2048
+    # extracts running at once (6 GB each by default); past it DuckDB spills to the run's folder
+    # instead of growing. Spilled pages of an extract can hold raw values of the rows being read
+    # (phones, emails) until the extract ends: a low cap trades memory for that exposure.
+    ingest_memory_mb: int = 18432
 
 
 class SaltMissing(RuntimeError):

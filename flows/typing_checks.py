@@ -128,7 +128,7 @@ def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: 
         with r as (select _file, _line, _rownum, {extra} as _extra, {", ".join(raw_cols)} from _src),
         t as (select *, {typed_sel} from r),
         c as materialized (select *, {reason} as _reason, {detail} as _detail from t),
-        ok as materialized (select * from c where _reason is null),
+        ok as (select * from c where _reason is null),
         dup as materialized (select {pk} from ok group by all having count(*) > 1),
         d as (select ok.*,
                 row_number() over (partition by {pk} order by _rownum desc) as _rn,
