@@ -208,6 +208,7 @@ class Extract:
 
 def limit_memory(con: duckdb.DuckDBPyConnection, memory_mb: int | None, spill_dir: Path) -> None:
     """Cap what DuckDB holds in memory; past it, it spills to ``spill_dir`` (removed with the run)."""
+    con.execute("set enable_progress_bar = false")  # DuckDB would draw bars in the user's terminal
     con.execute(f"set memory_limit = '{int(memory_mb or 6144)}MB'")
     con.execute(f"set temp_directory = {lit(str(spill_dir))}")
 

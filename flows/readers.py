@@ -226,17 +226,21 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
     import pyarrow as pa
 
     # a temporary table: in memory up to the connection's memory_limit, spilled to disk beyond it
-    con.execute("create or replace temp table _lines (_file varchar, line varchar, _line bigint, _ok boolean)")
+    con.execute("create or replace temp table _lines "
+                "(_file varchar, line varchar, _line bigint, _rownum bigint, _ok boolean)")
     numbers: list[int] = []
     texts: list[str] = []
+    file_order = {f: i for i, f in enumerate(sorted(files))}  # the order `order by _file` gives
 
     def insert(f: str, lines: pa.Array, line_numbers: pa.Array) -> None:
         con.register("_chunk", pa.table({"line": lines, "_line": line_numbers}))
-        try:  # blank lines are not rows (a line of other whitespace is invalid JSON)
+        try:  # blank lines are not rows (a line of other whitespace is invalid JSON); _rownum: the
+            # reading order (files in their sorted order, then lines), with no sort of the rows
             con.execute(
-                """insert into _lines select $1, line, _line,
+                """insert into _lines select $1, line, _line, $2 * 4294967296 + _line,
                        case when json_valid(line) then json_type(line) = 'OBJECT' else false end
-                   from _chunk where line <> '' and (line[1] <> ' ' or trim(line, ' ') <> '')""", [f])
+                   from _chunk where line <> '' and (line[1] <> ' ' or trim(line, ' ') <> '')""",
+                [f, file_order[f]])
         finally:
             con.unregister("_chunk")
 
@@ -285,9 +289,8 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
     extracts = ", ".join(f"_v[{i}] as {q(k)}" for i, k in enumerate(all_keys, start=1))
     con.execute(
         f"""create or replace temp table _src as
-        select {extracts + ',' if extracts else ''} _file, _line,
-               row_number() over (order by _file, _line) as _rownum
-        from (select {f'json_extract_string(line, {paths}) as _v, ' if all_keys else ''}_file, _line
+        select {extracts + ',' if extracts else ''} _file, _line, _rownum
+        from (select {f'json_extract_string(line, {paths}) as _v, ' if all_keys else ''}_file, _line, _rownum
               from _lines where _ok)"""
     )
     con.execute("drop table _lines")
