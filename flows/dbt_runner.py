@@ -61,13 +61,7 @@ def run_dbt(
     """``dbt <args>`` with artifacts under ``work_dir``; raise :class:`DbtFailed` naming failures."""
     log = log or logging.getLogger(__name__)
     target = work_dir / "dbt_target"
-    cmd = [
-        dbt_executable(), *args,
-        "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-        "--target-path", str(target), "--log-path", str(work_dir / "dbt_logs"),
-        "--vars", yaml.safe_dump(dbt_vars, default_flow_style=True).strip(),
-        "--no-use-colors",
-    ]
+    cmd = [dbt_executable(), *args, *_common_args(project_dir, work_dir, dbt_vars)]
     child_env = {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     log.info("dbt %s", " ".join(args))
     # same process group as liucun: a SIGKILL of the whole run (or Ctrl-C in a terminal) reaches dbt
@@ -87,6 +81,13 @@ def run_dbt(
         code = proc.wait()
     stopping.check()  # dbt ended because the run is stopping: say so, not "dbt failed"
     return _summarize(cmd, args, code, target, tail)
+
+
+def _common_args(project_dir: Path, work_dir: Path, dbt_vars: dict[str, Any]) -> list[str]:
+    """Project, profile, artifacts under ``work_dir`` (target, logs) and vars: every invocation's."""
+    return ["--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
+            "--target-path", str(work_dir / "dbt_target"), "--log-path", str(work_dir / "dbt_logs"),
+            "--vars", yaml.safe_dump(dbt_vars, default_flow_style=True).strip(), "--no-use-colors"]
 
 
 def _summarize(cmd: list[str], args: list[str], code: int, target: Path, tail: list[str]) -> DbtRunSummary:
@@ -144,12 +145,8 @@ def run_dbt_in_process(
     """
     log = log or logging.getLogger(__name__)
     target = work_dir / "dbt_target"
-    common = [
-        "--project-dir", str(project_dir), "--profiles-dir", str(project_dir),
-        "--target-path", str(target), "--log-path", str(work_dir / "dbt_logs"),
-        "--vars", yaml.safe_dump(dbt_vars, default_flow_style=True).strip(),
-        "--no-use-colors", "--log-level", "none", "--log-level-file", "info",
-    ]
+    # dbt's console stays quiet: `forward` passes what matters to the run's log
+    common = [*_common_args(project_dir, work_dir, dbt_vars), "--log-level", "none", "--log-level-file", "info"]
     tail: list[str] = []
 
     def forward(event: Any) -> None:  # dbt's worker threads: what the old console filter showed

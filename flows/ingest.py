@@ -206,9 +206,11 @@ class Extract:
     warnings: list[str] = field(default_factory=list)
 
 
-def limit_memory(con: duckdb.DuckDBPyConnection, memory_mb: int | None, spill_dir: Path) -> None:
-    """Cap what DuckDB holds in memory; past it, it spills to ``spill_dir`` (removed with the run)."""
-    con.execute("set enable_progress_bar = false")  # DuckDB would draw bars in the user's terminal
+def configure_connection(con: duckdb.DuckDBPyConnection, memory_mb: int | None, spill_dir: Path) -> None:
+    """An ingest connection: UTC, no progress bars (DuckDB would draw them in the user's terminal),
+    and a memory cap past which DuckDB spills to ``spill_dir`` (removed with the run)."""
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
     con.execute(f"set memory_limit = '{int(memory_mb or 6144)}MB'")
     con.execute(f"set temp_directory = {lit(str(spill_dir))}")
 
@@ -227,8 +229,7 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
     sha: dict[str, str] = {}
     skipped, new_cursor, drift, read_warnings = 0, None, [], []
     with stopping.interruptible(duckdb.connect(str(scratch))) as con:  # a stopped run interrupts it
-        con.execute("set TimeZone = 'UTC'")
-        limit_memory(con, memory_mb, scratch_dir / f"{src.name}.spill")
+        configure_connection(con, memory_mb, scratch_dir / f"{src.name}.spill")
         known = {r[0] for r in con.execute("select name from pg_timezone_names()").fetchall()}
         if src.timezone not in known:
             raise SourceError(f"source {src.name!r}: unknown timezone {src.timezone!r}")
@@ -320,8 +321,7 @@ def merge_extracts(db_path: Path, extracts: list[Extract], run_id: str,
     """Write every extract into the warehouse, one transaction per source."""
     results = []
     with stopping.interruptible(duckdb.connect(str(db_path))) as con:
-        con.execute("set TimeZone = 'UTC'")
-        limit_memory(con, memory_mb, db_path.parent / "merge.spill")
+        configure_connection(con, memory_mb, db_path.parent / "merge.spill")
         create_raw_schema(con)
         for ex in extracts:
             if ex.files:  # DuckDB cannot attach/detach inside a transaction that used the database

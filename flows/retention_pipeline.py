@@ -98,8 +98,7 @@ def _current_publication_if_unchanged(wh: Warehouse, inputs: dict[str, str], log
 
 
 def _skipped_summary(wh: Warehouse, run_id: str, as_of: date, current: Any, extracts: list[Any],
-                     seconds: dict[str, float], peak_mb: dict[str, float]) -> dict[str, Any]:
-    log = get_run_logger()
+                     seconds: dict[str, float], peak_mb: dict[str, float], log: Any) -> dict[str, Any]:
     reason = (f"nothing new: no source has a new or changed row since publication {current.version}, "
               "which was built from the same as-of date, config, models and code. Nothing was rebuilt; "
               "that publication stands (--full-refresh rebuilds everything anyway)")
@@ -185,7 +184,7 @@ def retention_pipeline(
             current = _current_publication_if_unchanged(wh, inputs, log)
             if current is not None:
                 wh.clear_stale_runs()  # this run's scratch
-                return _skipped_summary(wh, run_id, as_of, current, extracts, seconds, peak_mb)
+                return _skipped_summary(wh, run_id, as_of, current, extracts, seconds, peak_mb, log)
         with step("start"):  # copy of the raw state the run builds on
             candidate = wh.start_candidate(run_id, full_refresh)
         reports = wh.report_dir(run_id)
