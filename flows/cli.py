@@ -231,6 +231,8 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
     print(f"  not activity: {sum(excluded.values()):,} orders"
           + (f" ({', '.join(f'{k} {v:,}' for k, v in excluded.items())})" if excluded else "")
           + f"; activity.min_qualifying_amount = {s.get('min_qualifying_amount', 0):g}")
+    if s.get("models_built"):
+        print(f"  models: {s['models_built']}")
     print("  gates: " + ", ".join(
         f"{k} {'passed' if g['passed'] else 'FAILED'} ({g['evaluated']} checks, {g['warnings']} warnings)"
         for k, g in s["gates"].items()))

@@ -87,3 +87,35 @@ def last_build(state: Path) -> tuple[str, str, dict[str, str]] | None:
 def changed(before: dict[str, str], now: dict[str, str]) -> list[str]:
     """The names of the inputs that differ (for the log: why a run with no new data rebuilt)."""
     return sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
+
+
+def models_rebuild_reason(full_refresh: bool, last: tuple[str, str, dict[str, str]] | None,
+                          now: dict[str, str], loads: list[Any], candidate: Path) -> str | None:
+    """Why this run must compute every model from all the data (dbt ``--full-refresh``), or None
+    when the models that absorb new loads (dbt_project/macros/incremental.sql) may add only this
+    run's loads to the state's models. They may when the state was built by the same models, dbt
+    vars, code and libraries (a new as-of date is fine: those models do not read it; nor do they read
+    the rest of the config, such as where the source files are, except through the loads), and this run only
+    added rows: a row replaced by key or by a new version of its file, or a new line of an order
+    loaded before, changes rows those models already hold."""
+    if full_refresh:
+        return "--full-refresh"
+    if last is None:
+        return "first build of this warehouse"
+    differ = [k for k in changed(last[2], now) if k not in ("as_of", "config")]
+    if differ:
+        return f"{', '.join(differ)} changed since the last build"
+    replaced = {r.source: r.rows_replaced for r in loads if r.rows_replaced}
+    if replaced:
+        return (f"{sum(replaced.values()):,} rows were replaced by key or by a new version of their file "
+                f"({', '.join(sorted(replaced))}): corrections rebuild in full")
+    new_ids = [r.load_id for r in loads if r.kind == "order_lines" and r.rows_loaded]
+    if new_ids:
+        with duckdb.connect(str(candidate), read_only=True) as con:
+            spread = con.execute(
+                "select count(distinct order_id) from raw.order_lines "
+                "where _load_id in (select unnest($ids)) and order_id in (select order_id from raw.order_lines "
+                "where _load_id not in (select unnest($ids)))", {"ids": new_ids}).fetchone()[0]  # type: ignore[index]
+        if spread:
+            return f"new lines of {spread:,} orders loaded before: those orders rebuild in full"
+    return None

@@ -147,7 +147,8 @@ def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: 
 @redacting
 def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, dbt_vars: dict[str, str],
               as_of: date, exclude: str | None = None, buildable: bool = False,
-              keep_results: Path | None = None, parse_cache: Path | None = None) -> DbtRunSummary:
+              keep_results: Path | None = None, parse_cache: Path | None = None,
+              full_refresh: bool = False) -> DbtRunSummary:
     """``dbt build --select <select> [--exclude <exclude>]`` (models, seeds and data tests) on the
     candidate, in this process (flows/dbt_runner.py: the project is parsed once per run, from the
     warehouse's ``parse_cache``); an empty ``select`` builds everything not excluded. ``buildable``
@@ -158,12 +159,17 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, d
 
     dbt unit tests (hand-worked rows, no data) are left out, as dbt recommends for production
     builds: they test the models' logic, which does not change between runs, and they run in
-    ``make test`` and CI (tests/unit/test_dbt_unit_tests.py, the integration builds)."""
+    ``make test`` and CI (tests/unit/test_dbt_unit_tests.py, the integration builds).
+
+    ``full_refresh`` computes the models that absorb new loads from all the data
+    (dbt_project/macros/incremental.sql; flows/fingerprint.py models_rebuild_reason says when)."""
     log = get_run_logger()
     args = ["build", *(["--select", *select.split()] if select else []),
             *(["--exclude", *exclude.split()] if exclude else []), "--exclude-resource-type", "unit_test"]
     if buildable:
         args += ["--indirect-selection", "buildable"]
+    if full_refresh:
+        args.append("--full-refresh")
     summary = run_dbt_in_process(
         args,
         project_dir=project_dir, work_dir=work_dir,

@@ -191,6 +191,13 @@ def retention_pipeline(
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
         with step("ingest"):
             loads = merge_sources(candidate, extracts, run_id, settings.ingest_memory_mb)
+        # daily builds: the identity models absorb this run's loads instead of recomputing
+        rebuild = fingerprint.models_rebuild_reason(full_refresh, fingerprint.last_build(wh.state), inputs,
+                                                   loads, candidate)
+        models_built = (f"in full ({rebuild})" if rebuild else
+                        f"absorbing {sum(1 for r in loads if r.rows_loaded):,} new load(s) "
+                        "into the identity graph; other models in full")
+        log.info("models: %s", models_built)
         params = GateParams.from_config(config, as_of, last_publication_row_counts(wh.published))
         with step("gate raw"):
             gates = {"raw": validate_layer("raw", candidate, params, reports)}
@@ -202,7 +209,7 @@ def retention_pipeline(
         with step("dbt staging + model inputs"):
             dbt_build(f"staging {DBT_MODEL_INPUTS}", dbt_db, settings.dbt_project_dir, run_dir, dbt_vars, as_of,
                       buildable=True, keep_results=reports / "dbt_run_results_1.json",
-                      parse_cache=wh.dbt_parse_cache)
+                      parse_cache=wh.dbt_parse_cache, full_refresh=rebuild is not None)
         with step("gate staging"):
             gates["staging"] = validate_layer("staging", candidate, params, reports)
         with step("fit"):
@@ -210,7 +217,8 @@ def retention_pipeline(
         with step("dbt intermediate + marts"):
             dbt_build("", dbt_db, settings.dbt_project_dir, run_dir, dbt_vars, as_of,
                       exclude=f"staging {DBT_MODEL_INPUTS}", buildable=True,
-                      keep_results=reports / "dbt_run_results_2.json", parse_cache=wh.dbt_parse_cache)
+                      keep_results=reports / "dbt_run_results_2.json", parse_cache=wh.dbt_parse_cache,
+                      full_refresh=rebuild is not None)
             forget_parse(run_dir)
         with step("gate marts"):
             gates["marts"] = validate_layer("marts", candidate, params, reports)
@@ -241,6 +249,7 @@ def retention_pipeline(
         "rows_quarantined": sum(r.rows_quarantined for r in loads),
         "files_skipped": sum(r.files_skipped for r in loads),
         "rows_replaced": sum(r.rows_replaced for r in loads),
+        "models_built": models_built,
         "layer_rows": counts,
         "activity_exclusions": excluded,
         "min_qualifying_amount": config.min_qualifying_amount,

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, date, timedelta, timezone
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -130,32 +130,10 @@ def liucun_run(sources: Path, wh: Path, env: dict[str, str], full_refresh: bool,
 
 
 def one_more_day(sources: Path, work: Path) -> Path:
-    """The same export plus the next day's orders and app events (the last day's, moved one day on
-    under new ids), as new files: what a daily run finds. Hard links: nothing large is copied."""
-    import shutil
-    from datetime import datetime, timedelta
+    """The same export plus the next day's orders and app events, as new files (tests/support)."""
+    from tests.support.pipeline import add_one_day
 
-    nxt = work / f"{sources.name}_plus_one_day"
-    shutil.copytree(sources, nxt, copy_function=os.link)
-    last = sorted((sources / "orders").glob("*.parquet"))[-1]
-    day = END.isoformat()
-    with duckdb.connect() as con:
-        con.execute(f"""copy (select * replace (order_id || '-next' as order_id,
-                                                ordered_at + interval 1 day as ordered_at,
-                                                delivered_at + interval 1 day as delivered_at)
-                              from read_parquet('{last}')
-                              where cast(timezone('Asia/Shanghai', ordered_at) as date) = date '{day}')
-                        to '{nxt / "orders" / "orders_next_day.parquet"}' (format parquet)""")
-    with open(sorted((sources / "events").glob("*.jsonl"))[-1], encoding="utf-8") as src, \
-            open(nxt / "events" / "events_next_day.jsonl", "w", encoding="utf-8") as out:
-        for line in src:
-            e = json.loads(line)
-            ts = datetime.fromisoformat(e["event_ts"].replace("Z", "+00:00"))
-            if ts.astimezone(timezone(timedelta(hours=8))).date().isoformat() == day:
-                e["event_id"] += "-next"
-                e["event_ts"] = (ts + timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                out.write(json.dumps(e) + "\n")
-    return nxt
+    return add_one_day(sources, work / f"{sources.name}_plus_one_day", END)
 
 
 def pandas_notebook(published: Path, work: Path) -> dict:

@@ -1,9 +1,37 @@
 -- The edges of the identity graph: every pair of distinct identifiers seen together in at least
 -- one record (same record_key in int_identifiers_observed), stored once (node_key_a < node_key_b).
-with observations as (
+--
+-- Incremental (macros/incremental.sql): a daily build recomputes the pairs seen together in the
+-- records that new loads touched, from every observation of their identifiers (the pairs of other
+-- records cannot change: they only gain rows, never lose them, since loads that replace rows
+-- rebuild everything).
+{{ liucun.absorbing_config(unique_key=['node_key_a', 'node_key_b'], after='int_identifiers_observed') }}
+with
+{%- if liucun.absorbs_new_loads() %}
+
+touched_records as (
+
+    select distinct record_key
+    from {{ liucun._beside(ref('int_identifiers_observed'), 'int_identifiers_observed__new') }}
+
+),
+
+touched_identifiers as (
+
+    select distinct node_key
+    from {{ ref('int_identifiers_observed') }}
+    where record_key in (select record_key from touched_records)
+
+),
+{%- endif %}
+
+observations as (
 
     select distinct record_key, identifier_type, node_key, first_seen_at, last_seen_at
     from {{ ref('int_identifiers_observed') }}
+    {%- if liucun.absorbs_new_loads() %}
+    where node_key in (select node_key from touched_identifiers)
+    {%- endif %}
 
 ),
 
@@ -38,6 +66,13 @@ final as (
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at
     from co_observed
+    {%- if liucun.absorbs_new_loads() %}
+    where {{ dbt.concat(['node_key_a', "'|'", 'node_key_b']) }} in (
+        select {{ dbt.concat(['node_key_a', "'|'", 'node_key_b']) }}
+        from co_observed
+        where record_key in (select record_key from touched_records)
+    )
+    {%- endif %}
     group by node_key_a, identifier_type_a, node_key_b, identifier_type_b
 
 )

@@ -18,9 +18,23 @@
 --
 -- A component is a customer when it holds a CRM record or an order; other components (a device
 -- that never logged in, a WeChat follower never seen with a CRM id) are visitors: customer_id null.
+--
+-- Incremental (macros/incremental.sql): a daily build re-clusters only the components that new
+-- loads can change, and leaves every other component as it is (its nodes, edges, times and so its
+-- anchor are unchanged). The pre-hook (identity_clusters_to_redo) collects those nodes into
+-- <this>__redo and deletes their rows: every node the new records touched, every node that became
+-- usable (new, or no longer noisy) with its neighbours, every node that became noisy, and all the
+-- members of their old components. The components of that node set are closed (proof in the hook),
+-- so clustering it alone gives the same components as clustering the whole graph.
+{{ liucun.absorbing_config(strategy='append', after='int_identifiers_observed', pre_hook=["{{ liucun.identity_clusters_drop_redo() }}",
+                                                         "{{ liucun.identity_clusters_to_redo() }}",
+                                                         "{{ liucun.identity_clusters_delete_redo() }}"]) }}
 with recursive observations as (
 
     select * from {{ ref('int_identifiers_observed') }}
+    {%- if liucun.absorbs_new_loads() %}
+    where node_key in (select node_key from {{ liucun.identity_redo_relation() }})
+    {%- endif %}
 
 ),
 

@@ -1,0 +1,257 @@
+{#- Incremental models that absorb new loads (issue 11: a daily run costs what its new data costs).
+
+    Such a model keeps, beside itself, the ledger of the raw loads (raw._loads) it has absorbed:
+    `<model>__loads`. A build absorbs only the loads missing from that ledger, when it may
+    (absorbs_new_loads): the model exists as an incremental table, no --full-refresh, both ledgers
+    exist. Otherwise the model is computed from everything, exactly as a table model is, into an
+    emptied table (rebuild_when_not_absorbing). Either way the post-hooks bring the ledger up to
+    date, so whoever runs dbt (the pipeline, a person, CI) the model and its ledger agree.
+
+    The pipeline runs dbt with --full-refresh whenever absorbing could differ from a rebuild: the
+    first build, a change of models, code, configuration or libraries, and any load that replaced
+    rows (flows/retention_pipeline.py model_build_mode). The equality of both paths is tested
+    (tests/integration/test_incremental.py). -#}
+
+{% macro absorbed_loads() -%}
+    {{ return(api.Relation.create(database=this.database, schema=this.schema,
+                                  identifier=this.identifier ~ '__loads')) }}
+{%- endmacro %}
+
+{% macro _exists(relation) -%}
+    {{ return(adapter.get_relation(database=relation.database, schema=relation.schema,
+                                   identifier=relation.identifier) is not none) }}
+{%- endmacro %}
+
+{% macro absorbs_new_loads() -%}
+    {#- (a dbt unit test has no `this`: it tests the model computed from its given rows) -#}
+    {%- if not execute or this is none or not is_incremental() -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- if not (liucun._exists(liucun.absorbed_loads()) and liucun._exists(source('raw', '_loads'))) -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {#- a model that absorbs what an upstream model absorbed (config absorbs_after) reads that
+        model's delta (<upstream>__new): only when it covers exactly the loads this one lacks -#}
+    {%- set after = config.get('absorbs_after') -%}
+    {%- if after -%}
+        {%- set covered = liucun._beside(this, after ~ '__new_loads') -%}
+        {%- if not liucun._exists(covered) -%}
+            {{ return(false) }}
+        {%- endif -%}
+        {%- set differ -%}
+            select count(*) from (
+                (select load_id from {{ liucun.new_loads() }} as mine
+                 except select load_id from {{ covered }})
+                union all
+                (select load_id from {{ covered }}
+                 except select load_id from {{ liucun.new_loads() }} as theirs)
+            ) as differing
+        {%- endset -%}
+        {{ return(run_query(differ).columns[0].values()[0] == 0) }}
+    {%- endif -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{#- Tables made by hooks are made by plain SQL, which dbt's relation cache does not see: the hooks
+    tell it (`_created`, `_dropped`), so a later model of the same build finds them. -#}
+{% macro _created(relation) -%}
+    {%- do adapter.cache_added(relation.incorporate(type='table')) -%}
+{%- endmacro %}
+
+{% macro _dropped(relation) -%}
+    {%- do adapter.cache_dropped(relation.incorporate(type='table')) -%}
+{%- endmacro %}
+
+{#- A relation in the schema of `relation`, named `identifier`. -#}
+{% macro _beside(relation, identifier) -%}
+    {{ return(api.Relation.create(database=relation.database, schema=relation.schema, identifier=identifier)) }}
+{%- endmacro %}
+
+{#- The delta of an absorbing model that downstream models absorb after it: <model>__new, the rows
+    computed from the new loads (`rows_sql`), and <model>__new_loads, which loads those are. Dropped
+    whenever the model is computed in full, so no downstream model can take a stale delta. -#}
+{% macro delta_drop() -%}
+    {%- if execute -%}
+        {%- set delta = liucun._beside(this, this.identifier ~ '__new') -%}
+        {{ liucun._dropped(delta) }}drop table if exists {{ delta }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro delta_loads_drop() -%}
+    {%- if execute -%}
+        {%- set delta = liucun._beside(this, this.identifier ~ '__new_loads') -%}
+        {{ liucun._dropped(delta) }}drop table if exists {{ delta }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro delta_create(rows_sql) -%}
+    {%- if liucun.absorbs_new_loads() -%}
+        {%- set delta = liucun._beside(this, this.identifier ~ '__new') -%}
+        {{ liucun._created(delta) }}create table {{ delta }} as {{ rows_sql }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro delta_loads_create() -%}
+    {%- if liucun.absorbs_new_loads() -%}
+        {%- set delta = liucun._beside(this, this.identifier ~ '__new_loads') -%}
+        {{ liucun._created(delta) }}create table {{ delta }} as
+        select load_id from {{ liucun.new_loads() }} as new_loads
+    {%- endif -%}
+{%- endmacro %}
+
+{#- A subquery of the load ids this model has not absorbed yet. -#}
+{% macro new_loads() -%}
+    (select load_id from {{ source('raw', '_loads') }}
+     where load_id not in (select load_id from {{ liucun.absorbed_loads() }}))
+{%- endmacro %}
+
+{#- A where clause keeping the rows of `new_loads` (none: every row). -#}
+{% macro only_new_loads(new_loads) -%}
+    {%- if new_loads is not none %} where load_id in {{ new_loads }}{% endif -%}
+{%- endmacro %}
+
+{#- pre-hook: an incremental model computed from everything starts from an empty table -#}
+{% macro rebuild_when_not_absorbing() -%}
+    {%- if execute and is_incremental() and not liucun.absorbs_new_loads() -%}
+        delete from {{ this }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- post-hooks, one statement each (portable): the ledger of absorbed loads, up to date -#}
+{% macro absorbed_loads_create() -%}
+    {%- if execute -%}
+        {%- if liucun._exists(source('raw', '_loads')) -%}
+            {{ liucun._created(liucun.absorbed_loads()) }}create table if not exists {{ liucun.absorbed_loads() }} (load_id {{ dbt.type_string() }})
+        {%- else -%}
+            {{ liucun._dropped(liucun.absorbed_loads()) }}drop table if exists {{ liucun.absorbed_loads() }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro absorbed_loads_prune() -%}
+    {%- if execute and liucun._exists(source('raw', '_loads')) -%}
+        delete from {{ liucun.absorbed_loads() }}
+        where load_id not in (select load_id from {{ source('raw', '_loads') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro absorbed_loads_add() -%}
+    {%- if execute and liucun._exists(source('raw', '_loads')) -%}
+        insert into {{ liucun.absorbed_loads() }}
+        select load_id from {{ source('raw', '_loads') }}
+        where load_id not in (select load_id from {{ liucun.absorbed_loads() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The config of a model that absorbs new loads; `pre_hook` adds hooks after the emptying one. -#}
+{% macro absorbing_config(unique_key=none, strategy='delete+insert', pre_hook=[], after=none) -%}
+    {{ config(
+        materialized='incremental',
+        absorbs_after=after,
+        incremental_strategy=strategy,
+        unique_key=unique_key,
+        on_schema_change='fail',
+        pre_hook=["{{ liucun.rebuild_when_not_absorbing() }}"] + pre_hook,
+        post_hook=["{{ liucun.absorbed_loads_create() }}", "{{ liucun.absorbed_loads_prune() }}",
+                   "{{ liucun.absorbed_loads_add() }}"],
+    ) }}
+{%- endmacro %}
+
+{#- int_identifiers_clustered: the nodes whose component is computed again this build. -#}
+{% macro identity_redo_relation() -%}
+    {{ return(api.Relation.create(database=this.database, schema=this.schema,
+                                  identifier=this.identifier ~ '__redo')) }}
+{%- endmacro %}
+
+{#- pre-hook of int_identifiers_clustered (`this`), before it absorbs new loads. The nodes to
+    cluster again, S, are: T = the nodes the new records touched (their times, and maybe their
+    links, changed), U = the usable nodes not clustered before (new, or no longer noisy), their
+    neighbours N(U), X = the clustered nodes that are noisy now, and every member of the old
+    components of T, N(U) and X.
+    Closed: take u in S and a link u-v of the new graph. A new link has both ends in T. An old
+    link between two nodes usable before joined one old component: it is in S when u's is (u in
+    T or in an old component of S); when u is in U it had none, and v is in N(U). An old link to a
+    node not usable before has that node in U, so u is in N(U). Untouched components keep their
+    nodes, links and times, hence their anchor and id. -#}
+{% macro identity_clusters_to_redo() -%}
+    {%- if execute and liucun.absorbs_new_loads() -%}
+    {{ liucun._created(liucun.identity_redo_relation()) }}create table {{ liucun.identity_redo_relation() }} as
+    with new_rows as (
+
+        select * from {{ liucun._beside(ref('int_identifiers_observed'), 'int_identifiers_observed__new') }}
+
+    ),
+
+    excluded as (
+
+        select node_key from {{ ref('int_identifiers_excluded') }}
+
+    ),
+
+    touched as (
+
+        select distinct node_key from new_rows
+
+    ),
+
+    became_usable as (
+
+        select distinct node_key
+        from {{ ref('int_identifiers_observed') }}
+        where node_key not in (select node_key from excluded)
+            and node_key not in (select node_key from {{ this }})
+
+    ),
+
+    usable_neighbours as (
+
+        select node_key_b as node_key
+        from {{ ref('int_identifier_pairs_observed') }}
+        where node_key_a in (select node_key from became_usable)
+        union
+        select node_key_a
+        from {{ ref('int_identifier_pairs_observed') }}
+        where node_key_b in (select node_key from became_usable)
+
+    ),
+
+    became_noisy as (
+
+        select node_key from {{ this }}
+        where node_key in (select node_key from excluded)
+
+    ),
+
+    seeds as (
+
+        select node_key from touched
+        union
+        select node_key from became_usable
+        union
+        select node_key from usable_neighbours
+        union
+        select node_key from became_noisy
+
+    )
+
+    select node_key from seeds
+    union
+    select node_key from {{ this }}
+    where component_key in (
+        select component_key from {{ this }}
+        where node_key in (select node_key from seeds)
+    )
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro identity_clusters_delete_redo() -%}
+    {%- if execute and liucun.absorbs_new_loads() -%}
+        delete from {{ this }} where node_key in (select node_key from {{ liucun.identity_redo_relation() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro identity_clusters_drop_redo() -%}
+    {%- if execute -%}
+        {{ liucun._dropped(liucun.identity_redo_relation()) }}drop table if exists {{ liucun.identity_redo_relation() }}
+    {%- endif -%}
+{%- endmacro %}
