@@ -119,3 +119,30 @@ def models_rebuild_reason(full_refresh: bool, last: tuple[str, str, dict[str, st
         if spread:
             return f"new lines of {spread:,} orders loaded before: those orders rebuild in full"
     return None
+
+
+def clear_model_builds(candidate: Path) -> None:
+    """Forget which way the last run built each model (incremental._model_builds, written by dbt)."""
+    with duckdb.connect(str(candidate)) as con:
+        if con.execute("select count(*) from duckdb_tables() where schema_name = 'incremental' "
+                       "and table_name = '_model_builds'").fetchone()[0]:  # type: ignore[index]
+            con.execute("delete from incremental._model_builds")
+
+
+def models_built(candidate: Path, rebuild: str | None, new_loads: int) -> str:
+    """One line for the run's summary: which models absorbed this run's new loads, which were
+    computed in full, and why (dbt_project/macros/incremental.sql records it)."""
+    if rebuild:
+        return f"in full ({rebuild})"
+    with duckdb.connect(str(candidate), read_only=True) as con:
+        rows = con.execute("select model, computed_in_full_because from incremental._model_builds "
+                           "order by model").fetchall()
+    absorbed = [m for m, why in rows if not why]
+    full: dict[str, list[str]] = {}
+    for m, why in rows:
+        if why:
+            full.setdefault(why, []).append(m)
+    text = f"{len(absorbed)} absorbed {new_loads:,} new load(s) ({', '.join(absorbed) or 'none'})"
+    for why, models in full.items():
+        text += f"; in full because {why}: {', '.join(models)}"
+    return text + "; every other model in full"

@@ -194,10 +194,7 @@ def retention_pipeline(
         # daily builds: the identity models absorb this run's loads instead of recomputing
         rebuild = fingerprint.models_rebuild_reason(full_refresh, fingerprint.last_build(wh.state), inputs,
                                                    loads, candidate)
-        models_built = (f"in full ({rebuild})" if rebuild else
-                        f"absorbing {sum(1 for r in loads if r.rows_loaded):,} new load(s) "
-                        "into the identity graph; other models in full")
-        log.info("models: %s", models_built)
+        fingerprint.clear_model_builds(candidate)
         params = GateParams.from_config(config, as_of, last_publication_row_counts(wh.published))
         with step("gate raw"):
             gates = {"raw": validate_layer("raw", candidate, params, reports)}
@@ -220,6 +217,8 @@ def retention_pipeline(
                       keep_results=reports / "dbt_run_results_2.json", parse_cache=wh.dbt_parse_cache,
                       full_refresh=rebuild is not None)
             forget_parse(run_dir)
+        models_built = fingerprint.models_built(candidate, rebuild, sum(1 for r in loads if r.rows_loaded))
+        log.info("models: %s", models_built)
         with step("gate marts"):
             gates["marts"] = validate_layer("marts", candidate, params, reports)
             counts = layer_row_counts(candidate)

@@ -12,9 +12,14 @@
     rows (flows/retention_pipeline.py model_build_mode). The equality of both paths is tested
     (tests/integration/test_incremental.py). -#}
 
+{#- Ledgers, deltas and redo sets live in their own schema, `incremental`, apart from the models
+    (the marts schema is published as it is: BI tools must not see them). -#}
+{% macro side_table(identifier) -%}
+    {{ return(api.Relation.create(database=this.database, schema='incremental', identifier=identifier)) }}
+{%- endmacro %}
+
 {% macro absorbed_loads() -%}
-    {{ return(api.Relation.create(database=this.database, schema=this.schema,
-                                  identifier=this.identifier ~ '__loads')) }}
+    {{ return(liucun.side_table(this.identifier ~ '__loads')) }}
 {%- endmacro %}
 
 {% macro _exists(relation) -%}
@@ -23,20 +28,31 @@
 {%- endmacro %}
 
 {% macro absorbs_new_loads() -%}
+    {{ return(liucun.why_computed_in_full() == '') }}
+{%- endmacro %}
+
+{#- Why this build computes the model from everything ('' when it absorbs the new loads). -#}
+{% macro why_computed_in_full() -%}
     {#- (a dbt unit test has no `this`: it tests the model computed from its given rows) -#}
-    {%- if not execute or this is none or not is_incremental() -%}
-        {{ return(false) }}
+    {%- if not execute or this is none -%}
+        {{ return('not executing') }}
     {%- endif -%}
-    {%- if not (liucun._exists(liucun.absorbed_loads()) and liucun._exists(source('raw', '_loads'))) -%}
-        {{ return(false) }}
+    {%- if not is_incremental() -%}
+        {{ return('first build or --full-refresh') }}
+    {%- endif -%}
+    {%- if not liucun._exists(source('raw', '_loads')) -%}
+        {{ return('no load ledger (raw._loads)') }}
+    {%- endif -%}
+    {%- if not liucun._exists(liucun.absorbed_loads()) -%}
+        {{ return('no ledger of the loads it absorbed') }}
     {%- endif -%}
     {#- a model that absorbs what an upstream model absorbed (config absorbs_after) reads that
         model's delta (<upstream>__new): only when it covers exactly the loads this one lacks -#}
     {%- set after = config.get('absorbs_after') -%}
     {%- if after -%}
-        {%- set covered = liucun._beside(this, after ~ '__new_loads') -%}
+        {%- set covered = liucun.side_table(after ~ '__new_loads') -%}
         {%- if not liucun._exists(covered) -%}
-            {{ return(false) }}
+            {{ return(after ~ ' was computed in full') }}
         {%- endif -%}
         {%- set differ -%}
             select count(*) from (
@@ -47,53 +63,90 @@
                  except select load_id from {{ liucun.new_loads() }} as theirs)
             ) as differing
         {%- endset -%}
-        {{ return(run_query(differ).columns[0].values()[0] == 0) }}
+        {%- if run_query(differ).columns[0].values()[0] != 0 -%}
+            {{ return(after ~ ' absorbed other loads') }}
+        {%- endif -%}
     {%- endif -%}
-    {{ return(true) }}
+    {#- a customer model (config absorbs_customers) recomputes the customers whose identity the
+        clustering of this build redid: it needs that clustering's redo set -#}
+    {%- if config.get('absorbs_customers') and not liucun._exists(liucun._identity_redo()) -%}
+        {{ return('int_identifiers_clustered was computed in full') }}
+    {%- endif -%}
+    {#- a model of complete periods (config absorbs_periods) is rebuilt when a period completed:
+        every customer gains a row -#}
+    {%- if config.get('absorbs_periods') -%}
+        {%- set last_periods -%}
+            select
+                (select max(period_start) from {{ this }}),
+                (select max(period_start) from {{ ref('int_periods') }} where is_complete)
+        {%- endset -%}
+        {%- set row = run_query(last_periods).rows[0] -%}
+        {%- if row[0] is none or row[0] != row[1] -%}
+            {{ return('a period completed') }}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{#- pre-hooks: each build of a model that can absorb says which way it built, in
+    incremental._model_builds (the pipeline's summary reads it) -#}
+{% macro model_builds_create() -%}
+    {%- if execute -%}
+        {%- set builds = liucun.side_table('_model_builds') -%}
+        {{ liucun._created(builds) }}create table if not exists {{ builds }} (
+            invocation_id {{ dbt.type_string() }}, model {{ dbt.type_string() }},
+            computed_in_full_because {{ dbt.type_string() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro model_builds_record() -%}
+    {%- if execute -%}
+        {%- set why = liucun.why_computed_in_full() -%}
+        insert into {{ liucun.side_table('_model_builds') }}
+        values ('{{ invocation_id }}', '{{ this.identifier }}', {{ "'" ~ why ~ "'" if why else 'null' }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Tables made by hooks are made by plain SQL, which dbt's relation cache does not see: the hooks
     tell it (`_created`, `_dropped`), so a later model of the same build finds them. -#}
 {% macro _created(relation) -%}
+    {%- do adapter.create_schema(relation) -%}
     {%- do adapter.cache_added(relation.incorporate(type='table')) -%}
 {%- endmacro %}
 
 {% macro _dropped(relation) -%}
+    {%- do adapter.create_schema(relation) -%}
     {%- do adapter.cache_dropped(relation.incorporate(type='table')) -%}
 {%- endmacro %}
 
-{#- A relation in the schema of `relation`, named `identifier`. -#}
-{% macro _beside(relation, identifier) -%}
-    {{ return(api.Relation.create(database=relation.database, schema=relation.schema, identifier=identifier)) }}
-{%- endmacro %}
 
 {#- The delta of an absorbing model that downstream models absorb after it: <model>__new, the rows
     computed from the new loads (`rows_sql`), and <model>__new_loads, which loads those are. Dropped
     whenever the model is computed in full, so no downstream model can take a stale delta. -#}
 {% macro delta_drop() -%}
     {%- if execute -%}
-        {%- set delta = liucun._beside(this, this.identifier ~ '__new') -%}
+        {%- set delta = liucun.side_table(this.identifier ~ '__new') -%}
         {{ liucun._dropped(delta) }}drop table if exists {{ delta }}
     {%- endif -%}
 {%- endmacro %}
 
 {% macro delta_loads_drop() -%}
     {%- if execute -%}
-        {%- set delta = liucun._beside(this, this.identifier ~ '__new_loads') -%}
+        {%- set delta = liucun.side_table(this.identifier ~ '__new_loads') -%}
         {{ liucun._dropped(delta) }}drop table if exists {{ delta }}
     {%- endif -%}
 {%- endmacro %}
 
 {% macro delta_create(rows_sql) -%}
     {%- if liucun.absorbs_new_loads() -%}
-        {%- set delta = liucun._beside(this, this.identifier ~ '__new') -%}
+        {%- set delta = liucun.side_table(this.identifier ~ '__new') -%}
         {{ liucun._created(delta) }}create table {{ delta }} as {{ rows_sql }}
     {%- endif -%}
 {%- endmacro %}
 
 {% macro delta_loads_create() -%}
     {%- if liucun.absorbs_new_loads() -%}
-        {%- set delta = liucun._beside(this, this.identifier ~ '__new_loads') -%}
+        {%- set delta = liucun.side_table(this.identifier ~ '__new_loads') -%}
         {{ liucun._created(delta) }}create table {{ delta }} as
         select load_id from {{ liucun.new_loads() }} as new_loads
     {%- endif -%}
@@ -144,14 +197,18 @@
 {%- endmacro %}
 
 {#- The config of a model that absorbs new loads; `pre_hook` adds hooks after the emptying one. -#}
-{% macro absorbing_config(unique_key=none, strategy='delete+insert', pre_hook=[], after=none) -%}
+{% macro absorbing_config(unique_key=none, strategy='delete+insert', pre_hook=[], after=none,
+                          customers=false, periods=false) -%}
     {{ config(
         materialized='incremental',
         absorbs_after=after,
+        absorbs_customers=customers,
+        absorbs_periods=periods,
         incremental_strategy=strategy,
         unique_key=unique_key,
         on_schema_change='fail',
-        pre_hook=["{{ liucun.rebuild_when_not_absorbing() }}"] + pre_hook,
+        pre_hook=["{{ liucun.model_builds_create() }}", "{{ liucun.model_builds_record() }}",
+                  "{{ liucun.rebuild_when_not_absorbing() }}"] + pre_hook,
         post_hook=["{{ liucun.absorbed_loads_create() }}", "{{ liucun.absorbed_loads_prune() }}",
                    "{{ liucun.absorbed_loads_add() }}"],
     ) }}
@@ -159,8 +216,7 @@
 
 {#- int_identifiers_clustered: the nodes whose component is computed again this build. -#}
 {% macro identity_redo_relation() -%}
-    {{ return(api.Relation.create(database=this.database, schema=this.schema,
-                                  identifier=this.identifier ~ '__redo')) }}
+    {{ return(liucun.side_table(this.identifier ~ '__redo')) }}
 {%- endmacro %}
 
 {#- pre-hook of int_identifiers_clustered (`this`), before it absorbs new loads. The nodes to
@@ -178,7 +234,7 @@
     {{ liucun._created(liucun.identity_redo_relation()) }}create table {{ liucun.identity_redo_relation() }} as
     with new_rows as (
 
-        select * from {{ liucun._beside(ref('int_identifiers_observed'), 'int_identifiers_observed__new') }}
+        select * from {{ liucun.side_table('int_identifiers_observed__new') }}
 
     ),
 
@@ -232,15 +288,25 @@
         union
         select node_key from became_noisy
 
+    ),
+
+    redo as (
+
+        select node_key from seeds
+        union
+        select node_key from {{ this }}
+        where component_key in (
+            select component_key from {{ this }}
+            where node_key in (select node_key from seeds)
+        )
+
     )
 
-    select node_key from seeds
-    union
-    select node_key from {{ this }}
-    where component_key in (
-        select component_key from {{ this }}
-        where node_key in (select node_key from seeds)
-    )
+    -- with the customer each node belonged to before (customer models recompute both)
+    select redo.node_key, before.customer_id as customer_id_before
+    from redo
+    left join {{ this }} as before
+        on redo.node_key = before.node_key
     {%- endif -%}
 {%- endmacro %}
 
@@ -254,4 +320,38 @@
     {%- if execute -%}
         {{ liucun._dropped(liucun.identity_redo_relation()) }}drop table if exists {{ liucun.identity_redo_relation() }}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The customers a build of the identity graph changed: every customer (before and after) of the
+    nodes int_identifiers_clustered clustered again. Every new record with an identifier touched
+    its nodes, so this holds every customer with a new order, event, ticket, session, membership
+    or CRM record too, and every customer merged, split or renamed. -#}
+{% macro _identity_redo() -%}
+    {{ return(liucun.side_table('int_identifiers_clustered__redo')) }}
+{%- endmacro %}
+
+{% macro changed_customers() -%}
+    (select customer_id_before as customer_id from {{ liucun._identity_redo() }}
+     where customer_id_before is not null
+     union
+     select customer_id from {{ ref('int_identifiers_clustered') }}
+     where customer_id is not null
+       and node_key in (select node_key from {{ liucun._identity_redo() }}))
+{%- endmacro %}
+
+{#- `where` (or `and`) clause keeping the changed customers' rows when the model absorbs -#}
+{% macro only_changed_customers(keyword='where', column='customer_id') -%}
+    {%- if liucun.absorbs_new_loads() %} {{ keyword }} {{ column }} in {{ liucun.changed_customers() }}{% endif -%}
+{%- endmacro %}
+
+{#- pre-hook of a customer model that absorbs: its changed customers' rows go, to be recomputed -#}
+{% macro delete_changed_customers() -%}
+    {%- if liucun.absorbs_new_loads() -%}
+        delete from {{ this }} where customer_id in {{ liucun.changed_customers() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro customer_absorbing_config(periods=false) -%}
+    {{ liucun.absorbing_config(strategy='append', after='int_identifiers_observed', customers=true,
+                               periods=periods, pre_hook=["{{ liucun.delete_changed_customers() }}"]) }}
 {%- endmacro %}

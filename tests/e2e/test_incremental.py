@@ -3,7 +3,8 @@
 Three days through the real Prefect flow on one warehouse: day 1 builds everything; day 2 brings
 the next day's orders and app events plus one order whose identifiers belong to two existing
 customers (the two must merge into one); day 3 brings orders that make an existing member card
-noisy (it must leave the graph, which may split its customer). After days 2 and 3 every published
+noisy (it must leave the graph, which may split its customer), as of the end of January (a period
+completes: the models of complete periods are computed in full). After days 2 and 3 every published
 mart, and every identity table of the state, equals row for row a full refresh of the same files
 into a new warehouse. Floating-point columns may differ by 1e-9 relative (sums added in another
 order); nothing else may differ.
@@ -22,6 +23,7 @@ import pytest
 from tests.support.pipeline import DEMO_CONFIG, add_one_day
 
 DAY1 = date(2025, 12, 31)  # the end of the e2e session's clean sample
+DAY3 = date(2026, 1, 31)
 IDENTITY_TABLES = ("int_identifiers_observed", "int_identifier_pairs_observed", "int_identifiers_excluded",
                    "int_identifiers_clustered")
 NOISY_CRM_IDS = [f"C0000010{i}" for i in range(6)]  # generated CRM ids are C + 8 digits >= 10,000,000
@@ -119,15 +121,18 @@ def test_daily_runs_merge_and_split_customers_exactly_as_a_full_refresh(day1: Pa
     _write_orders(day2, "orders_merge.parquet", [{"order_id": "MERGE-1", "crm_id": a_crm, "phone": b_phone_raw,
                                                   "ordered_at": "2026-01-01 10:00:00+00"}])
     summary = run_flow(day2, warehouse, DAY1 + timedelta(days=1))
-    assert summary["models_built"].startswith("absorbing 2 new load(s)"), summary["models_built"]
+    assert summary["models_built"] == (
+        "6 absorbed 2 new load(s) (dim_customers, fct_customer_lifecycle, fct_customer_periods, "
+        "int_identifier_pairs_observed, int_identifiers_clustered, int_identifiers_observed); "
+        "every other model in full"), summary["models_built"]
     merged = _customer_of(warehouse / "state.duckdb", a_crm)
     assert merged == _customer_of(warehouse / "state.duckdb", b_crm)
     assert merged in (before_a, before_b)  # the merged customer keeps the older anchor's id
     with duckdb.connect(str(warehouse / "state.duckdb"), read_only=True) as con:
         redo, clustered = con.execute(
-            "select (select count(*) from intermediate.int_identifiers_clustered__redo), "
+            "select (select count(*) from incremental.int_identifiers_clustered__redo), "
             "(select count(*) from intermediate.int_identifiers_clustered)").fetchone()
-        absorbed = con.execute("select count(*) from intermediate.int_identifiers_observed__loads").fetchone()[0]
+        absorbed = con.execute("select count(*) from incremental.int_identifiers_observed__loads").fetchone()[0]
         loads = con.execute("select count(*) from raw._loads").fetchone()[0]
     assert 0 < redo < clustered / 5  # only the components the new records touch were clustered again
     assert absorbed == loads
@@ -136,15 +141,17 @@ def test_daily_runs_merge_and_split_customers_exactly_as_a_full_refresh(day1: Pa
         "in full (--full-refresh)"
     assert_equals_full_refresh(warehouse, full2)
 
-    # day 3: six new CRM ids show the same member card: it is now noisy and leaves the graph
-    day3 = tmp_path / "day3"
-    import shutil
-    shutil.copytree(day2, day3, copy_function=os.link)
+    # day 3 (January 31): six new CRM ids show the same member card: it is now noisy and leaves the graph
+    day3 = add_one_day(day2, tmp_path / "day3", DAY1, days=(DAY3 - DAY1).days)  # fresh orders and events
     _write_orders(day3, "orders_shared_card.parquet", [
-        {"order_id": f"CARD-{i}", "crm_id": crm, "member_card": card, "ordered_at": "2026-01-02 03:00:00+00"}
+        {"order_id": f"CARD-{i}", "crm_id": crm, "member_card": card, "ordered_at": "2026-01-31 03:00:00+00"}
         for i, crm in enumerate(NOISY_CRM_IDS)])
-    summary = run_flow(day3, warehouse, DAY1 + timedelta(days=2))
-    assert summary["models_built"].startswith("absorbing 1 new load(s)"), summary["models_built"]
+    # run as of January 31: January is complete, every customer gains a January row
+    summary = run_flow(day3, warehouse, DAY3)
+    assert summary["models_built"] == (
+        "4 absorbed 2 new load(s) (dim_customers, int_identifier_pairs_observed, int_identifiers_clustered, "
+        "int_identifiers_observed); in full because a period completed: fct_customer_lifecycle, "
+        "fct_customer_periods; every other model in full"), summary["models_built"]
     with duckdb.connect(str(warehouse / "state.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from intermediate.int_identifiers_excluded where node_key = ?",
                            [f"member_card:{card}"]).fetchone()[0] == 1
@@ -152,5 +159,5 @@ def test_daily_runs_merge_and_split_customers_exactly_as_a_full_refresh(day1: Pa
                            [f"member_card:{card}"]).fetchone()[0] == 0
     assert len({_customer_of(warehouse / "state.duckdb", c) for c in [card_crm, *NOISY_CRM_IDS]}) == 7
     full3 = tmp_path / "full3"
-    run_flow(day3, full3, DAY1 + timedelta(days=2), full_refresh=True)
+    run_flow(day3, full3, DAY3, full_refresh=True)
     assert_equals_full_refresh(warehouse, full3)

@@ -75,31 +75,33 @@ def copy_raw_to_postgres(duck_db: Path, pg: dict[str, str]) -> dict[str, int]:
     return counts
 
 
-def add_one_day(sources: Path, out: Path, day: date) -> Path:
-    """``sources`` (demo format) plus the orders and app events of the day after ``day``: those of
-    ``day``, moved one day on under new ids, as new files (what a daily run finds). The rest are
-    hard links to ``sources``: nothing large is copied."""
+def add_one_day(sources: Path, out: Path, day: date, days: int = 1) -> Path:
+    """``sources`` (demo format) plus the orders and app events of ``day`` again, ``days`` later
+    under new ids, as new files (what a daily run finds). The rest are hard links to ``sources``:
+    nothing large is copied (and nothing linked is written to)."""
     import json
     import os
     import shutil
     from datetime import UTC, datetime, timedelta, timezone
 
     shutil.copytree(sources, out, copy_function=os.link)
-    last = sorted((sources / "orders").glob("*.parquet"))[-1]
+    target = day + timedelta(days=days)
+    last = sorted(p for p in (sources / "orders").glob("orders_2*.parquet") if "_added" not in p.name)[-1]
     with duckdb.connect() as con:
-        con.execute(f"""copy (select * replace (order_id || '-next' as order_id,
-                                                ordered_at + interval 1 day as ordered_at,
-                                                delivered_at + interval 1 day as delivered_at)
+        con.execute(f"""copy (select * replace (order_id || '-{target}' as order_id,
+                                                ordered_at + interval {days} day as ordered_at,
+                                                delivered_at + interval {days} day as delivered_at)
                               from read_parquet('{last}')
                               where cast(timezone('Asia/Shanghai', ordered_at) as date) = date '{day.isoformat()}')
-                        to '{out / "orders" / f"orders_{day.isoformat()}_next.parquet"}' (format parquet)""")
-    with open(sorted((sources / "events").glob("*.jsonl"))[-1], encoding="utf-8") as src, \
-            open(out / "events" / f"events_{day.isoformat()}_next.jsonl", "w", encoding="utf-8") as dst:
+                        to '{out / "orders" / f"orders_{target}_added.parquet"}' (format parquet)""")
+    events = sorted(p for p in (sources / "events").glob("events_2*.jsonl") if "_added" not in p.name)[-1]
+    with open(events, encoding="utf-8") as src, \
+            open(out / "events" / f"events_{target}_added.jsonl", "x", encoding="utf-8") as dst:
         for line in src:
             e = json.loads(line)
             ts = datetime.fromisoformat(e["event_ts"].replace("Z", "+00:00"))
             if ts.astimezone(timezone(timedelta(hours=8))).date() == day:
-                e["event_id"] += "-next"
-                e["event_ts"] = (ts + timedelta(days=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                e["event_id"] += f"-{target}"
+                e["event_ts"] = (ts + timedelta(days=days)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 dst.write(json.dumps(e) + "\n")
     return out

@@ -12,7 +12,7 @@ with
 touched_records as (
 
     select distinct record_key
-    from {{ liucun._beside(ref('int_identifiers_observed'), 'int_identifiers_observed__new') }}
+    from {{ liucun.side_table('int_identifiers_observed__new') }}
 
 ),
 

@@ -20,7 +20,7 @@
 
 with new_rows as (
 
-    select * from {{ liucun._beside(this, this.identifier ~ '__new') }}
+    select * from {{ liucun.side_table('int_identifiers_observed__new') }}
 
 ),
 

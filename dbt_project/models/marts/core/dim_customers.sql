@@ -1,7 +1,12 @@
 -- One row per customer of the identity graph (a component holding a CRM record or an order).
+-- A daily build recomputes only the customers whose identity or records changed
+-- (macros/incremental.sql).
+-- depends_on: {{ ref('int_identifiers_clustered') }}
+{{ liucun.customer_absorbing_config() }}
 with id_map as (
 
     select * from {{ ref('int_identifiers_mapped_to_customers') }}
+    {{- liucun.only_changed_customers() }}
 
 ),
 
@@ -21,6 +26,7 @@ orders as (
 
     select * from {{ ref('int_orders_attributed') }}
     where customer_id is not null
+    {{- liucun.only_changed_customers('and') }}
 
 ),
 

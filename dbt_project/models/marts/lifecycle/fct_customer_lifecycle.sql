@@ -2,6 +2,10 @@
 -- touchpoint or purchase) to the last complete period: the business lifecycle stage at the
 -- period's last day (prospect, new, growth, mature, dormant, churned), the previous period's
 -- stage, and whether a dormant or churned customer bought again (reactivated).
+-- A daily build recomputes only the customers whose identity or records changed, until a period
+-- completes (macros/incremental.sql).
+-- depends_on: {{ ref('int_identifiers_clustered') }}
+{{ liucun.customer_absorbing_config(periods=true) }}
 with periods as (
 
     select * from {{ ref('int_periods') }}
@@ -12,6 +16,7 @@ with periods as (
 customers as (
 
     select * from {{ ref('dim_customers') }}
+    {{- liucun.only_changed_customers() }}
 
 ),
 
@@ -20,6 +25,7 @@ orders as (
     select * from {{ ref('int_orders_attributed') }}
     where customer_id is not null
       and net_amount > {{ var('min_qualifying_amount') }}
+      {{- liucun.only_changed_customers('and') }}
 
 ),
 
@@ -27,6 +33,7 @@ id_map as (
 
     select * from {{ ref('int_identifiers_mapped_to_customers') }}
     where identifier_type = 'crm_id'
+    {{- liucun.only_changed_customers('and') }}
 
 ),
 

@@ -1,6 +1,10 @@
 -- One row per customer per complete period from the period of their first activity to the last
 -- complete period, with no gaps: activity, orders and revenue of the period, days since the last
 -- activity at the period's last day, and the growth-accounting stage.
+-- A daily build recomputes only the customers whose identity or records changed, until a period
+-- completes (macros/incremental.sql).
+-- depends_on: {{ ref('int_identifiers_clustered') }}
+{{ liucun.customer_absorbing_config(periods=true) }}
 with periods as (
 
     select * from {{ ref('int_periods') }}
@@ -11,6 +15,7 @@ with periods as (
 activity as (
 
     select * from {{ ref('int_customer_activity_periods') }}
+    {{- liucun.only_changed_customers() }}
 
 ),
 
