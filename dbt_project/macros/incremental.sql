@@ -355,3 +355,10 @@
     {{ liucun.absorbing_config(strategy='append', after='int_identifiers_observed', customers=true,
                                periods=periods, pre_hook=["{{ liucun.delete_changed_customers() }}"]) }}
 {%- endmacro %}
+
+{#- pre-hook of int_identifiers_mapped_to_customers when it absorbs: the redone nodes' rows go -#}
+{% macro delete_redone_nodes() -%}
+    {%- if liucun.absorbs_new_loads() -%}
+        delete from {{ this }} where node_key in (select node_key from {{ liucun._identity_redo() }})
+    {%- endif -%}
+{%- endmacro %}

@@ -25,7 +25,7 @@ from tests.support.pipeline import DEMO_CONFIG, add_one_day
 DAY1 = date(2025, 12, 31)  # the end of the e2e session's clean sample
 DAY3 = date(2026, 1, 31)
 IDENTITY_TABLES = ("int_identifiers_observed", "int_identifier_pairs_observed", "int_identifiers_excluded",
-                   "int_identifiers_clustered")
+                   "int_identifiers_clustered", "int_identifiers_mapped_to_customers")
 NOISY_CRM_IDS = [f"C0000010{i}" for i in range(6)]  # generated CRM ids are C + 8 digits >= 10,000,000
 
 
@@ -122,8 +122,9 @@ def test_daily_runs_merge_and_split_customers_exactly_as_a_full_refresh(day1: Pa
                                                   "ordered_at": "2026-01-01 10:00:00+00"}])
     summary = run_flow(day2, warehouse, DAY1 + timedelta(days=1))
     assert summary["models_built"] == (
-        "6 absorbed 2 new load(s) (dim_customers, fct_customer_lifecycle, fct_customer_periods, "
-        "int_identifier_pairs_observed, int_identifiers_clustered, int_identifiers_observed); "
+        "7 absorbed 2 new load(s) (dim_customers, fct_customer_lifecycle, fct_customer_periods, "
+        "int_identifier_pairs_observed, int_identifiers_clustered, int_identifiers_mapped_to_customers, "
+        "int_identifiers_observed); "
         "every other model in full"), summary["models_built"]
     merged = _customer_of(warehouse / "state.duckdb", a_crm)
     assert merged == _customer_of(warehouse / "state.duckdb", b_crm)
@@ -149,8 +150,8 @@ def test_daily_runs_merge_and_split_customers_exactly_as_a_full_refresh(day1: Pa
     # run as of January 31: January is complete, every customer gains a January row
     summary = run_flow(day3, warehouse, DAY3)
     assert summary["models_built"] == (
-        "4 absorbed 2 new load(s) (dim_customers, int_identifier_pairs_observed, int_identifiers_clustered, "
-        "int_identifiers_observed); in full because a period completed: fct_customer_lifecycle, "
+        "5 absorbed 2 new load(s) (dim_customers, int_identifier_pairs_observed, int_identifiers_clustered, "
+        "int_identifiers_mapped_to_customers, int_identifiers_observed); in full because a period completed: fct_customer_lifecycle, "
         "fct_customer_periods; every other model in full"), summary["models_built"]
     with duckdb.connect(str(warehouse / "state.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from intermediate.int_identifiers_excluded where node_key = ?",
