@@ -46,6 +46,24 @@
     {%- if not liucun._exists(liucun.absorbed_loads()) -%}
         {{ return('no ledger of the loads it absorbed') }}
     {%- endif -%}
+    {#- the pipeline runs dbt with --full-refresh after a correction (flows/fingerprint.py); this
+        is the same rule for whoever else runs dbt: a load that replaced rows, or a new line of an
+        order loaded before, changes rows an absorbing model already holds -#}
+    {%- set corrections -%}
+        select
+            (select coalesce(sum(rows_replaced), 0) from {{ source('raw', '_loads') }}
+             where load_id in {{ liucun.new_loads() }}),
+            (select count(*) from {{ source('raw', 'order_lines') }} as added
+             where added._load_id in {{ liucun.new_loads() }}
+               and added.order_id in (select order_id from {{ source('raw', 'order_lines') }}
+                                      where _load_id not in {{ liucun.new_loads() }}))
+    {%- endset -%}
+    {%- set row = run_query(corrections).rows[0] -%}
+    {%- if row[0] > 0 -%}
+        {{ return('new loads replaced rows') }}
+    {%- elif row[1] > 0 -%}
+        {{ return('new lines of orders loaded before') }}
+    {%- endif -%}
     {#- a model that absorbs what an upstream model absorbed (config absorbs_after) reads that
         model's delta (<upstream>__new): only when it covers exactly the loads this one lacks -#}
     {%- set after = config.get('absorbs_after') -%}
@@ -360,5 +378,24 @@
 {% macro delete_redone_nodes() -%}
     {%- if liucun.absorbs_new_loads() -%}
         delete from {{ this }} where node_key in (select node_key from {{ liucun._identity_redo() }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The orders whose attribution a daily build must redo (a condition on int_orders_unioned): the
+    orders of the new loads, and every order with an identifier the identity graph clustered
+    again (its customer may have changed; no other order's can). -#}
+{% macro reattributed_orders(alias='') -%}
+    {%- set p = alias ~ '.' if alias else '' -%}
+    ({{ p }}load_id in {{ liucun.new_loads() }}
+     {%- for type, column in [('crm_id', 'crm_id'), ('member_card', 'member_card'), ('phone', 'phone_hash'),
+                              ('wechat_unionid', 'wechat_unionid')] %}
+     or {{ dbt.concat(["'" ~ type ~ ":'", p ~ column]) }} in (select node_key from {{ liucun._identity_redo() }})
+     {%- endfor %})
+{%- endmacro %}
+
+{% macro delete_reattributed_orders() -%}
+    {%- if liucun.absorbs_new_loads() -%}
+        delete from {{ this }} where order_id in (
+            select order_id from {{ ref('int_orders_unioned') }} where {{ liucun.reattributed_orders() }})
     {%- endif -%}
 {%- endmacro %}

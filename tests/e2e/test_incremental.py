@@ -1,12 +1,13 @@
-"""Daily runs absorb new loads into the identity graph and publish what a full refresh publishes.
+"""Daily runs absorb new loads (identity graph, orders, customer marts) and publish what a full
+refresh publishes.
 
 Three days through the real Prefect flow on one warehouse: day 1 builds everything; day 2 brings
 the next day's orders and app events plus one order whose identifiers belong to two existing
 customers (the two must merge into one); day 3 brings orders that make an existing member card
 noisy (it must leave the graph, which may split its customer), as of the end of January (a period
-completes: the models of complete periods are computed in full). After days 2 and 3 every published
-mart, and every identity table of the state, equals row for row a full refresh of the same files
-into a new warehouse. Floating-point columns may differ by 1e-9 relative (sums added in another
+completes: the models of complete periods are computed in full). After days 2 and 3 every
+published mart, and every identity and order table of the state, equals row for row a full
+refresh of the same files into a new warehouse. Floating-point columns may differ by 1e-9 relative (sums added in another
 order); nothing else may differ.
 """
 
@@ -24,8 +25,9 @@ from tests.support.pipeline import DEMO_CONFIG, add_one_day
 
 DAY1 = date(2025, 12, 31)  # the end of the e2e session's clean sample
 DAY3 = date(2026, 1, 31)
-IDENTITY_TABLES = ("int_identifiers_observed", "int_identifier_pairs_observed", "int_identifiers_excluded",
-                   "int_identifiers_clustered", "int_identifiers_mapped_to_customers")
+STATE_TABLES = ("int_identifiers_observed", "int_identifier_pairs_observed", "int_identifiers_excluded",
+                   "int_identifiers_clustered", "int_identifiers_mapped_to_customers", "int_orders_unioned",
+                   "int_orders_attributed")
 NOISY_CRM_IDS = [f"C0000010{i}" for i in range(6)]  # generated CRM ids are C + 8 digits >= 10,000,000
 
 
@@ -38,13 +40,16 @@ def run_flow(sources: Path, warehouse: Path, as_of: date, full_refresh: bool = F
 
 
 def _rows(con: duckdb.DuckDBPyConnection, table: str) -> tuple[list[str], list[tuple]]:
-    cols = con.execute(f"select * from {table} limit 0").description
+    """Every row, sorted; without load_id, which names the run that loaded a row (two warehouses
+    load the same files in different runs)."""
+    cols = [c for c in con.execute(f"select * from {table} limit 0").description if c[0] != "load_id"]
     names, floats = [c[0] for c in cols], [str(c[1]) in ("DOUBLE", "FLOAT") for c in cols]
 
     def key(row: tuple) -> tuple:
         return (tuple("" if v is None else str(v) for v, f in zip(row, floats, strict=True) if not f),
                 tuple(-1e300 if v is None else float(f"{v:.6g}") for v, f in zip(row, floats, strict=True) if f))
-    return names, sorted(con.execute(f"select * from {table}").fetchall(), key=key)
+    return names, sorted(con.execute(f"select {', '.join(chr(34) + n + chr(34) for n in names)} from {table}")
+                         .fetchall(), key=key)
 
 
 def assert_same_rows(a: Path, b: Path, tables: list[str]) -> None:
@@ -68,7 +73,7 @@ def assert_equals_full_refresh(warehouse: Path, rebuilt: Path) -> None:
     assert len(marts) >= 19
     assert_same_rows(warehouse / "liucun.duckdb", rebuilt / "liucun.duckdb", marts)
     assert_same_rows(warehouse / "state.duckdb", rebuilt / "state.duckdb",
-                     [f"intermediate.{t}" for t in IDENTITY_TABLES])
+                     [f"intermediate.{t}" for t in STATE_TABLES])
 
 
 def _customer_of(state: Path, crm_id: str) -> str:
@@ -122,9 +127,9 @@ def test_daily_runs_merge_and_split_customers_exactly_as_a_full_refresh(day1: Pa
                                                   "ordered_at": "2026-01-01 10:00:00+00"}])
     summary = run_flow(day2, warehouse, DAY1 + timedelta(days=1))
     assert summary["models_built"] == (
-        "7 absorbed 2 new load(s) (dim_customers, fct_customer_lifecycle, fct_customer_periods, "
+        "10 absorbed 2 new load(s) (dim_customers, fct_customer_lifecycle, fct_customer_periods, fct_orders, "
         "int_identifier_pairs_observed, int_identifiers_clustered, int_identifiers_mapped_to_customers, "
-        "int_identifiers_observed); "
+        "int_identifiers_observed, int_orders_attributed, int_orders_unioned); "
         "every other model in full"), summary["models_built"]
     merged = _customer_of(warehouse / "state.duckdb", a_crm)
     assert merged == _customer_of(warehouse / "state.duckdb", b_crm)
@@ -150,8 +155,9 @@ def test_daily_runs_merge_and_split_customers_exactly_as_a_full_refresh(day1: Pa
     # run as of January 31: January is complete, every customer gains a January row
     summary = run_flow(day3, warehouse, DAY3)
     assert summary["models_built"] == (
-        "5 absorbed 2 new load(s) (dim_customers, int_identifier_pairs_observed, int_identifiers_clustered, "
-        "int_identifiers_mapped_to_customers, int_identifiers_observed); in full because a period completed: fct_customer_lifecycle, "
+        "8 absorbed 2 new load(s) (dim_customers, fct_orders, int_identifier_pairs_observed, "
+        "int_identifiers_clustered, int_identifiers_mapped_to_customers, int_identifiers_observed, "
+        "int_orders_attributed, int_orders_unioned); in full because a period completed: fct_customer_lifecycle, "
         "fct_customer_periods; every other model in full"), summary["models_built"]
     with duckdb.connect(str(warehouse / "state.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from intermediate.int_identifiers_excluded where node_key = ?",

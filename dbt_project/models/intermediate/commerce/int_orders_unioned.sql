@@ -2,15 +2,20 @@
 -- lines (rolled up here: one order per order_id). A return/cancellation order (all lines returned,
 -- e.g. Online Retail invoices starting with "C") has net_amount 0 and its value as refund_amount,
 -- so it never counts as purchase activity.
+-- A daily build adds the orders of the new loads (macros/incremental.sql: loads that replace rows,
+-- or add lines to an order loaded before, make every model compute in full).
+{{ liucun.absorbing_config(strategy='append') }}
 with orders as (
 
     select * from {{ ref('stg_commerce__orders') }}
+    {{- liucun.only_new_loads(liucun.new_loads() if liucun.absorbs_new_loads() else none) }}
 
 ),
 
 lines as (
 
     select * from {{ ref('stg_commerce__order_lines') }}
+    {{- liucun.only_new_loads(liucun.new_loads() if liucun.absorbs_new_loads() else none) }}
 
 ),
 

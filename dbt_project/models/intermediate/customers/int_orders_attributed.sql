@@ -2,9 +2,16 @@
 -- any of its identifiers (crm_id, member card, phone, WeChat unionid) to the identity graph's
 -- customer; all of them sit in one customer since the order links them (noisy identifiers, such as
 -- a placeholder phone, map to none). Orders with no mapped identifier keep customer_id null.
+-- A daily build attributes again only the new orders and those the identity graph re-clustered
+-- an identifier of (macros/incremental.sql).
+{{ liucun.absorbing_config(strategy='append', after='int_identifiers_observed', customers=true,
+                           pre_hook=["{{ liucun.delete_reattributed_orders() }}"]) }}
 with orders as (
 
     select * from {{ ref('int_orders_unioned') }}
+    {%- if liucun.absorbs_new_loads() %}
+    where {{ liucun.reattributed_orders() }}
+    {%- endif %}
 
 ),
 

@@ -1,6 +1,14 @@
+-- One row per order. A daily build replaces only the orders int_orders_attributed attributed again.
+-- depends_on: {{ ref('int_orders_unioned') }}
+{{ liucun.absorbing_config(strategy='append', after='int_identifiers_observed', customers=true,
+                           pre_hook=["{{ liucun.delete_reattributed_orders() }}"]) }}
 with orders as (
 
     select * from {{ ref('int_orders_attributed') }}
+    {%- if liucun.absorbs_new_loads() %}
+    where order_id in (
+        select order_id from {{ ref('int_orders_unioned') }} where {{ liucun.reattributed_orders() }})
+    {%- endif %}
 
 ),
 
