@@ -1,16 +1,17 @@
 {#- Incremental models that absorb new loads (issue 11: a daily run costs what its new data costs).
 
-    Such a model keeps, beside itself, the ledger of the raw loads (raw._loads) it has absorbed:
-    `<model>__loads`. A build absorbs only the loads missing from that ledger, when it may
-    (absorbs_new_loads): the model exists as an incremental table, no --full-refresh, both ledgers
-    exist. Otherwise the model is computed from everything, exactly as a table model is, into an
-    emptied table (rebuild_when_not_absorbing). Either way the post-hooks bring the ledger up to
-    date, so whoever runs dbt (the pipeline, a person, CI) the model and its ledger agree.
+    Such a model keeps the ledger of the raw loads (raw._loads) it has absorbed:
+    incremental.<model>__loads. A build absorbs only the loads missing from that ledger when it may
+    (why_computed_in_full returns ''): the model exists as an incremental table, no --full-refresh,
+    both ledgers exist, no new load replaced rows, and the upstream deltas it reads cover exactly
+    its new loads. Otherwise the model is computed from everything, exactly as a table model is,
+    into an emptied table (rebuild_when_not_absorbing). Either way the post-hooks bring the ledger
+    up to date, so whoever runs dbt (the pipeline, a person, CI) the model and its ledger agree;
+    each build records which way it went in incremental._model_builds.
 
-    The pipeline runs dbt with --full-refresh whenever absorbing could differ from a rebuild: the
-    first build, a change of models, code, configuration or libraries, and any load that replaced
-    rows (flows/retention_pipeline.py model_build_mode). The equality of both paths is tested
-    (tests/integration/test_incremental.py). -#}
+    The pipeline also runs dbt with --full-refresh when the models, dbt vars, liucun's code or a
+    library changed (flows/fingerprint.py models_rebuild_reason). That both paths publish the same
+    marts is tested (tests/e2e/test_incremental.py). -#}
 
 {#- Ledgers, deltas and redo sets live in their own schema, `incremental`, apart from the models
     (the marts schema is published as it is: BI tools must not see them). -#}
