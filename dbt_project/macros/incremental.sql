@@ -32,11 +32,32 @@
     {{ return(liucun.why_computed_in_full() == '') }}
 {%- endmacro %}
 
+{#- The answer of why_computed_in_full for this build of the model, once its first pre-hook
+    (model_builds_record) recorded it: the later hooks read it instead of running the checks'
+    queries again, and a hook that deletes rows cannot change the answer halfway. (dbt compiles
+    the model's SQL before any hook runs: that compilation runs the checks itself.) -#}
+{% macro _recorded_answer() -%}
+    {%- set builds = liucun.side_table('_model_builds') -%}
+    {%- if not liucun._exists(builds) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set recorded -%}
+        select coalesce(max(computed_in_full_because), '') , count(*) from {{ builds }}
+        where invocation_id = '{{ invocation_id }}' and model = '{{ this.identifier }}'
+    {%- endset -%}
+    {%- set row = run_query(recorded).rows[0] -%}
+    {{ return(row[0] if row[1] > 0 else none) }}
+{%- endmacro %}
+
 {#- Why this build computes the model from everything ('' when it absorbs the new loads). -#}
 {% macro why_computed_in_full() -%}
     {#- (a dbt unit test has no `this`: it tests the model computed from its given rows) -#}
     {%- if not execute or this is none -%}
         {{ return('not executing') }}
+    {%- endif -%}
+    {%- set recorded = liucun._recorded_answer() -%}
+    {%- if recorded is not none -%}
+        {{ return(recorded) }}
     {%- endif -%}
     {%- if not is_incremental() -%}
         {{ return('first build or --full-refresh') }}
@@ -142,17 +163,10 @@
 {#- The delta of an absorbing model that downstream models absorb after it: <model>__new, the rows
     computed from the new loads (`rows_sql`), and <model>__new_loads, which loads those are. Dropped
     whenever the model is computed in full, so no downstream model can take a stale delta. -#}
-{% macro delta_drop() -%}
+{% macro drop_side_table(identifier) -%}
     {%- if execute -%}
-        {%- set delta = liucun.side_table(this.identifier ~ '__new') -%}
-        {{ liucun._dropped(delta) }}drop table if exists {{ delta }}
-    {%- endif -%}
-{%- endmacro %}
-
-{% macro delta_loads_drop() -%}
-    {%- if execute -%}
-        {%- set delta = liucun.side_table(this.identifier ~ '__new_loads') -%}
-        {{ liucun._dropped(delta) }}drop table if exists {{ delta }}
+        {%- set table = liucun.side_table(identifier) -%}
+        {{ liucun._dropped(table) }}drop table if exists {{ table }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -234,9 +248,6 @@
 {%- endmacro %}
 
 {#- int_identifiers_clustered: the nodes whose component is computed again this build. -#}
-{% macro identity_redo_relation() -%}
-    {{ return(liucun.side_table(this.identifier ~ '__redo')) }}
-{%- endmacro %}
 
 {#- pre-hook of int_identifiers_clustered (`this`), before it absorbs new loads. The nodes to
     cluster again, S, are: T = the nodes the new records touched (their times, and maybe their
@@ -250,7 +261,7 @@
     nodes, links and times, hence their anchor and id. -#}
 {% macro identity_clusters_to_redo() -%}
     {%- if execute and liucun.absorbs_new_loads() -%}
-    {{ liucun._created(liucun.identity_redo_relation()) }}create table {{ liucun.identity_redo_relation() }} as
+    {{ liucun._created(liucun._identity_redo()) }}create table {{ liucun._identity_redo() }} as
     with new_rows as (
 
         select * from {{ liucun.side_table('int_identifiers_observed__new') }}
@@ -331,15 +342,10 @@
 
 {% macro identity_clusters_delete_redo() -%}
     {%- if execute and liucun.absorbs_new_loads() -%}
-        delete from {{ this }} where node_key in (select node_key from {{ liucun.identity_redo_relation() }})
+        delete from {{ this }} where node_key in (select node_key from {{ liucun._identity_redo() }})
     {%- endif -%}
 {%- endmacro %}
 
-{% macro identity_clusters_drop_redo() -%}
-    {%- if execute -%}
-        {{ liucun._dropped(liucun.identity_redo_relation()) }}drop table if exists {{ liucun.identity_redo_relation() }}
-    {%- endif -%}
-{%- endmacro %}
 
 {#- The customers a build of the identity graph changed: every customer (before and after) of the
     nodes int_identifiers_clustered clustered again. Every new record with an identifier touched

@@ -26,14 +26,14 @@
 -- usable (new, or no longer noisy) with its neighbours, every node that became noisy, and all the
 -- members of their old components. The components of that node set are closed (proof in the hook),
 -- so clustering it alone gives the same components as clustering the whole graph.
-{{ liucun.absorbing_config(strategy='append', after='int_identifiers_observed', pre_hook=["{{ liucun.identity_clusters_drop_redo() }}",
+{{ liucun.absorbing_config(strategy='append', after='int_identifiers_observed', pre_hook=["{{ liucun.drop_side_table('int_identifiers_clustered__redo') }}",
                                                          "{{ liucun.identity_clusters_to_redo() }}",
                                                          "{{ liucun.identity_clusters_delete_redo() }}"]) }}
 with recursive observations as (
 
     select * from {{ ref('int_identifiers_observed') }}
     {%- if liucun.absorbs_new_loads() %}
-    where node_key in (select node_key from {{ liucun.identity_redo_relation() }})
+    where node_key in (select node_key from {{ liucun._identity_redo() }})
     {%- endif %}
 
 ),

@@ -11,7 +11,8 @@
 -- The rows of the new loads stay beside it (int_identifiers_observed__new) for the identity models
 -- that absorb after it.
 {{ liucun.absorbing_config(unique_key='record_key', pre_hook=[
-    "{{ liucun.delta_drop() }}", "{{ liucun.delta_loads_drop() }}",
+    "{{ liucun.drop_side_table('int_identifiers_observed__new') }}",
+    "{{ liucun.drop_side_table('int_identifiers_observed__new_loads') }}",
     "{{ liucun.delta_create(liucun.identifier_observation_rows(new_loads=liucun.new_loads())) }}",
     "{{ liucun.delta_loads_create() }}"]) }}
 -- depends_on: {{ source('raw', '_loads') }}
