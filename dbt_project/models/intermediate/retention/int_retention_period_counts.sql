@@ -35,8 +35,12 @@ in_base as (
         revenue,
         {%- if b == 'active_in_period' %}
         is_active as in_end,
+        was_active_previous_period as in_start,
         {%- else %}
         days_since_last_activity < {{ var('active_window_days') }} as in_end,
+        coalesce(lag(days_since_last_activity < {{ var('active_window_days') }}) over (
+            partition by customer_id order by period_start
+        ), false) as in_start,
         {%- endif %}
         coalesce(lag(revenue) over (partition by customer_id order by period_start), 0) as previous_revenue
     from customer_periods
@@ -47,45 +51,35 @@ in_base as (
 
 ),
 
-flagged as (
-
-    select
-        *,
-        coalesce(lag(in_end) over (partition by customer_id, base_definition order by period_start), false)
-            as in_start
-    from in_base
-
-),
-
 final as (
 
     select
-        flagged.period_grain,
-        flagged.period_start,
-        flagged.period_end,
+        in_base.period_grain,
+        in_base.period_start,
+        in_base.period_end,
         true as is_complete,
         segments.segment_type,
         segments.segment_value,
-        flagged.base_definition,
-        cast(sum(case when flagged.in_start then 1 else 0 end) as {{ dbt.type_bigint() }}) as customers_start,
-        cast(sum(case when flagged.in_end then 1 else 0 end) as {{ dbt.type_bigint() }}) as customers_end,
-        cast(sum(case when flagged.in_end and flagged.is_new then 1 else 0 end) as {{ dbt.type_bigint() }})
+        in_base.base_definition,
+        cast(sum(case when in_base.in_start then 1 else 0 end) as {{ dbt.type_bigint() }}) as customers_start,
+        cast(sum(case when in_base.in_end then 1 else 0 end) as {{ dbt.type_bigint() }}) as customers_end,
+        cast(sum(case when in_base.in_end and in_base.is_new then 1 else 0 end) as {{ dbt.type_bigint() }})
             as customers_new,
-        cast(sum(case when flagged.in_start and flagged.in_end then 1 else 0 end) as {{ dbt.type_bigint() }})
+        cast(sum(case when in_base.in_start and in_base.in_end then 1 else 0 end) as {{ dbt.type_bigint() }})
             as customers_retained,
-        cast(sum(case when flagged.in_start then flagged.previous_revenue else 0 end) as decimal(38, 2))
+        cast(sum(case when in_base.in_start then in_base.previous_revenue else 0 end) as decimal(38, 2))
             as revenue_start,
-        cast(sum(case when flagged.in_end then flagged.revenue else 0 end) as decimal(38, 2)) as revenue_end,
-        cast(sum(case when flagged.in_start then flagged.revenue else 0 end) as decimal(38, 2))
+        cast(sum(case when in_base.in_end then in_base.revenue else 0 end) as decimal(38, 2)) as revenue_end,
+        cast(sum(case when in_base.in_start then in_base.revenue else 0 end) as decimal(38, 2))
             as revenue_retained_net,
-        cast(sum(case when flagged.in_start then least(flagged.revenue, flagged.previous_revenue) else 0 end)
+        cast(sum(case when in_base.in_start then least(in_base.revenue, in_base.previous_revenue) else 0 end)
             as decimal(38, 2)) as revenue_retained_gross
-    from flagged
+    from in_base
     inner join segments
-        on flagged.customer_id = segments.customer_id
+        on in_base.customer_id = segments.customer_id
     group by
-        flagged.period_grain, flagged.period_start, flagged.period_end,
-        segments.segment_type, segments.segment_value, flagged.base_definition
+        in_base.period_grain, in_base.period_start, in_base.period_end,
+        segments.segment_type, segments.segment_value, in_base.base_definition
 
 )
 

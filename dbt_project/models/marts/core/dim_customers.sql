@@ -49,19 +49,21 @@ identifier_counts as (
 
 ),
 
--- touchpoints: every record the customer was seen in, except outbound campaign sends
+-- touchpoints: every record the customer was seen in, except outbound campaign sends, as one row
+-- per customer, source and channel (the first and the last time seen through them)
 touchpoints as (
 
     select
         id_map.customer_id,
         observations.source,
         observations.channel,
-        observations.first_seen_at,
-        observations.last_seen_at
+        min(observations.first_seen_at) as first_seen_at,
+        max(observations.last_seen_at) as last_seen_at
     from observations
     inner join id_map
         on observations.node_key = id_map.node_key
     where observations.source <> 'campaign_contacts'
+    group by id_map.customer_id, observations.source, observations.channel
 
 ),
 

@@ -6,9 +6,15 @@
 -- completes (macros/incremental.sql).
 -- depends_on: {{ ref('int_identifiers_clustered') }}
 {{ liucun.customer_absorbing_config(periods=true) }}
-with periods as (
+with all_periods as (
 
     select * from {{ ref('int_periods') }}
+
+),
+
+periods as (
+
+    select * from all_periods
     where is_complete
 
 ),
@@ -140,17 +146,119 @@ starts as (
 
 ),
 
-spine as (
+-- The stage at a period's last day depends only on the last purchase and the last cancellation up
+-- to then (and the customer's first purchase). They change only in "marked" periods: the first
+-- period of the spine, a period with a purchase, a period with a cancellation. Each marked period
+-- carries its values to the periods up to the next mark, so no window runs over the whole spine.
+first_period as (
+
+    select min(period_start) as period_start from all_periods
+
+),
+
+marks as (
 
     select
         starts.customer_id,
+        case
+            when starts.first_period_start < first_period.period_start then first_period.period_start
+            else starts.first_period_start
+        end as period_start,
+        0 as purchases,
+        cast(0 as decimal(18, 2)) as revenue,
+        cast(null as date) as last_purchase_date,
+        cast(null as date) as last_cancelled_on
+    from starts
+    cross join first_period
+    union all
+    select customer_id, period_start, purchases, revenue, last_purchase_date, cast(null as date)
+    from period_purchases
+    union all
+    select customer_id, period_start, 0, 0, cast(null as date), last_cancelled_on
+    from period_cancellations
+
+),
+
+marked_periods as (
+
+    select
+        marks.customer_id,
+        all_periods.period_index,
+        sum(marks.purchases) as purchases,
+        sum(marks.revenue) as revenue,
+        max(marks.last_purchase_date) as last_purchase_in_period,
+        max(marks.last_cancelled_on) as last_cancelled_in_period
+    from marks
+    inner join starts
+        on marks.customer_id = starts.customer_id
+    inner join all_periods
+        on marks.period_start = all_periods.period_start
+    where marks.period_start >= starts.first_period_start
+    group by marks.customer_id, all_periods.period_index
+
+),
+
+runs as (
+
+    select
+        customer_id,
+        period_index as mark_index,
+        purchases,
+        revenue,
+        max(last_purchase_in_period) over (
+            partition by customer_id order by period_index
+            rows between unbounded preceding and current row
+        ) as last_purchase_date,
+        max(last_cancelled_in_period) over (
+            partition by customer_id order by period_index
+            rows between unbounded preceding and current row
+        ) as last_cancelled_on,
+        lead(period_index) over (partition by customer_id order by period_index) as next_mark_index,
+        min(period_index) over (partition by customer_id) as first_mark_index
+    from marked_periods
+
+),
+
+runs_after as (
+
+    select
+        *,
+        lag(last_purchase_date) over (partition by customer_id order by mark_index)
+            as previous_mark_last_purchase_date,
+        lag(last_cancelled_on) over (partition by customer_id order by mark_index)
+            as previous_mark_last_cancelled_on
+    from runs
+
+),
+
+spine as (
+
+    select
+        runs_after.customer_id,
         periods.period_grain,
         periods.period_start,
         periods.period_end,
-        cast({{ dbt.dateadd('day', -1, 'periods.period_end') }} as date) as period_last_day
-    from starts
+        cast({{ dbt.dateadd('day', -1, 'periods.period_end') }} as date) as period_last_day,
+        cast({{ dbt.dateadd('day', -1, 'periods.period_start') }} as date) as previous_period_last_day,
+        periods.period_index = runs_after.first_mark_index as is_first_period,
+        case when periods.period_index = runs_after.mark_index then runs_after.purchases else 0 end
+            as purchases,
+        case when periods.period_index = runs_after.mark_index then runs_after.revenue else 0 end
+            as revenue,
+        runs_after.last_purchase_date,
+        runs_after.last_cancelled_on,
+        case
+            when periods.period_index = runs_after.mark_index then runs_after.previous_mark_last_purchase_date
+            else runs_after.last_purchase_date
+        end as previous_last_purchase_date,
+        case
+            when periods.period_index = runs_after.mark_index then runs_after.previous_mark_last_cancelled_on
+            else runs_after.last_cancelled_on
+        end as previous_last_cancelled_on
+    from runs_after
     inner join periods
-        on periods.period_start >= starts.first_period_start
+        on periods.period_index >= runs_after.mark_index
+        and (runs_after.next_mark_index is null or periods.period_index < runs_after.next_mark_index)
 
 ),
 
@@ -158,40 +266,14 @@ joined as (
 
     select
         spine.*,
-        coalesce(period_purchases.purchases, 0) as purchases,
-        coalesce(period_purchases.revenue, 0) as revenue,
         first_purchases.first_purchase_date,
         first_purchases.first_order_value,
         first_purchases.second_purchase_date,
         coalesce(first_purchases.is_referred, false) as is_referred,
-        max(period_purchases.last_purchase_date) over (
-            partition by spine.customer_id order by spine.period_start
-            rows between unbounded preceding and current row
-        ) as last_purchase_date,
-        max(period_cancellations.last_cancelled_on) over (
-            partition by spine.customer_id order by spine.period_start
-            rows between unbounded preceding and current row
-        ) as last_cancelled_on
+        cast({{ dbt.dateadd('month', var('lifecycle_growth_months'), 'first_purchases.first_purchase_date') }} as date)
+            as growth_ends_on
     from spine
     left join first_purchases on spine.customer_id = first_purchases.customer_id
-    left join period_purchases
-        on spine.customer_id = period_purchases.customer_id
-        and spine.period_start = period_purchases.period_start
-    left join period_cancellations
-        on spine.customer_id = period_cancellations.customer_id
-        and spine.period_start = period_cancellations.period_start
-
-),
-
-measured as (
-
-    select
-        *,
-        {{ dbt.datediff('first_purchase_date', 'period_last_day', 'day') }} as days_since_first_purchase,
-        {{ dbt.datediff('last_purchase_date', 'period_last_day', 'day') }} as days_since_last_purchase,
-        cast({{ dbt.dateadd('month', var('lifecycle_growth_months'), 'first_purchase_date') }} as date)
-            as growth_ends_on
-    from joined
 
 ),
 
@@ -199,16 +281,16 @@ staged as (
 
     select
         *,
+        {{ liucun.lifecycle_stage('last_purchase_date', 'last_cancelled_on', 'first_purchase_date',
+                                  'growth_ends_on', 'period_last_day') }} as stage,
         case
-            when last_purchase_date is null then 'prospect'
-            when last_cancelled_on is not null and last_cancelled_on >= last_purchase_date then 'churned'
-            when days_since_last_purchase >= {{ var('lifecycle_churned_days') }} then 'churned'
-            when days_since_last_purchase >= {{ var('lifecycle_dormant_days') }} then 'dormant'
-            when days_since_first_purchase < {{ var('lifecycle_new_days') }} then 'new'
-            when period_last_day < growth_ends_on then 'growth'
-            else 'mature'
-        end as stage
-    from measured
+            when not is_first_period then
+                {{ liucun.lifecycle_stage('previous_last_purchase_date', 'previous_last_cancelled_on',
+                                          'first_purchase_date', 'growth_ends_on',
+                                          'previous_period_last_day') }}
+        end as previous_stage,
+        {{ dbt.datediff('last_purchase_date', 'period_last_day', 'day') }} as days_since_last_purchase
+    from joined
 
 ),
 
@@ -233,9 +315,8 @@ final as (
             when 'dormant' then '休眠期'
             else '流失期'
         end as lifecycle_phase_zh,
-        lag(stage) over (partition by customer_id order by period_start) as previous_stage,
-        coalesce(lag(stage) over (partition by customer_id order by period_start) in ('dormant', 'churned')
-            and purchases > 0, false) as is_reactivated,
+        previous_stage,
+        coalesce(previous_stage in ('dormant', 'churned') and purchases > 0, false) as is_reactivated,
         cast(purchases as {{ dbt.type_bigint() }}) as purchases,
         cast(revenue as decimal(18, 2)) as revenue,
         first_purchase_date,

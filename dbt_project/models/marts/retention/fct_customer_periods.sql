@@ -5,9 +5,15 @@
 -- completes (macros/incremental.sql).
 -- depends_on: {{ ref('int_identifiers_clustered') }}
 {{ liucun.customer_absorbing_config(periods=true) }}
-with periods as (
+with all_periods as (
 
     select * from {{ ref('int_periods') }}
+
+),
+
+periods as (
+
+    select * from all_periods
     where is_complete
 
 ),
@@ -19,45 +25,45 @@ activity as (
 
 ),
 
-first_periods as (
+-- each active period of a customer with the customer's first active period and the active periods
+-- just before and after it: a "run" of the spine, this active period and the inactive ones up to the
+-- next (no window over the whole spine: every column of a spine row comes from its run)
+runs as (
 
-    select customer_id, min(period_start) as first_period_start
+    select
+        activity.customer_id,
+        activity.orders,
+        activity.revenue,
+        activity.events,
+        activity.last_activity_date,
+        all_periods.period_index as active_period_index,
+        min(activity.period_start) over (partition by activity.customer_id) as first_period_start,
+        min(all_periods.period_index) over (partition by activity.customer_id) as first_period_index,
+        lag(all_periods.period_index) over (
+            partition by activity.customer_id order by all_periods.period_index
+        ) as previous_active_period_index,
+        lead(all_periods.period_index) over (
+            partition by activity.customer_id order by all_periods.period_index
+        ) as next_active_period_index
     from activity
-    group by customer_id
+    inner join all_periods
+        on activity.period_start = all_periods.period_start
 
 ),
 
 spine as (
 
     select
-        first_periods.customer_id,
-        first_periods.first_period_start,
+        runs.*,
         periods.period_grain,
         periods.period_start,
         periods.period_end,
-        periods.period_index
-    from first_periods
+        periods.period_index,
+        periods.period_index = runs.active_period_index as is_active
+    from runs
     inner join periods
-        on periods.period_start >= first_periods.first_period_start
-
-),
-
-joined as (
-
-    select
-        spine.*,
-        activity.customer_id is not null as is_active,
-        coalesce(activity.orders, 0) as orders,
-        coalesce(activity.revenue, 0) as revenue,
-        coalesce(activity.events, 0) as events,
-        max(activity.last_activity_date) over (
-            partition by spine.customer_id order by spine.period_start
-            rows between unbounded preceding and current row
-        ) as last_activity_date
-    from spine
-    left join activity
-        on spine.customer_id = activity.customer_id
-        and spine.period_start = activity.period_start
+        on periods.period_index >= runs.active_period_index
+        and (runs.next_active_period_index is null or periods.period_index < runs.next_active_period_index)
 
 ),
 
@@ -65,11 +71,13 @@ flagged as (
 
     select
         *,
-        period_start = first_period_start as is_new,
-        coalesce(lag(is_active) over (partition by customer_id order by period_start), false)
-            as was_active_previous_period,
+        period_index = first_period_index as is_new,
+        case
+            when is_active then coalesce(previous_active_period_index = active_period_index - 1, false)
+            else period_index = active_period_index + 1
+        end as was_active_previous_period,
         cast({{ dbt.dateadd('day', -1, 'period_end') }} as date) as period_last_day
-    from joined
+    from spine
 
 ),
 
@@ -81,14 +89,13 @@ final as (
         period_start,
         period_end,
         first_period_start,
-        cast(period_index - min(period_index) over (partition by customer_id) as {{ dbt.type_bigint() }})
-            as period_number,
+        cast(period_index - first_period_index as {{ dbt.type_bigint() }}) as period_number,
         is_active,
         is_new,
         was_active_previous_period,
-        cast(orders as {{ dbt.type_bigint() }}) as orders,
-        cast(revenue as decimal(18, 2)) as revenue,
-        cast(events as {{ dbt.type_bigint() }}) as events,
+        cast(case when is_active then orders else 0 end as {{ dbt.type_bigint() }}) as orders,
+        cast(case when is_active then revenue else 0 end as decimal(18, 2)) as revenue,
+        cast(case when is_active then events else 0 end as {{ dbt.type_bigint() }}) as events,
         last_activity_date,
         cast({{ dbt.datediff('last_activity_date', 'period_last_day', 'day') }} as {{ dbt.type_bigint() }})
             as days_since_last_activity,
