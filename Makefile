@@ -39,9 +39,9 @@ test-integration: setup
 test-e2e: setup
 	$(VENV)/bin/python -m pytest tests/e2e
 
-## bench: liucun runs (tiny input, demo size, 10x) beside a raw DuckDB scan and a pandas notebook, as ratios (slow)
+## bench: liucun runs (tiny input, demo size, 10x; 50x full refresh only) beside a raw DuckDB scan and a pandas notebook, as ratios (slow)
 bench: setup
-	$(VENV)/bin/python -m tests.benchmarks.bench_run --scale 1 --scale 10
+	$(VENV)/bin/python -m tests.benchmarks.bench_run --scale 1 --scale 10 --large 50
 
 lint: setup
 	$(VENV)/bin/ruff check flows expectations tests

@@ -1,6 +1,8 @@
 -- One row per customer per segment type: 'all', acquisition_channel, first_order_channel, region
 -- and value_tier (lifetime net revenue against var('value_tier_thresholds')). Missing values are
 -- 'unknown'.
+-- A view: read once, by int_retention_period_counts; five rows per customer are not worth writing.
+{{ config(materialized='view') }}
 {%- set tiers = var('value_tier_thresholds', {'high': 2000, 'medium': 500}) %}
 with customers as (
 
