@@ -11,7 +11,8 @@ ratios, not the seconds):
 
 Measured for liucun, each through the real CLI (`liucun run`, gates and publish included) with a
 Prefect server already running, as a scheduled run finds it:
-- a **tiny input** (100 customers, 6 months): the fixed cost of a run;
+- a **tiny input** (100 customers, 6 months): the fixed cost of a run, first in a new warehouse (dbt parses
+  the project) and again (dbt's parse cache warm, as a scheduled run finds it);
 - at each scale (20,000 customers x scale, 24 months): a **full refresh** — wall time, peak memory
   of the whole process tree (liucun, dbt), seconds per step (the run's ``run_summary.json``) and dbt's
   own node time per mart family (the run's ``dbt_run_results_*.json``); then a **rerun with nothing
@@ -195,6 +196,8 @@ def measure(scale: float, work: Path, env: dict[str, str], full_only: bool = Fal
     result["scan"], result["raw_rows"] = raw_scan(sources)
     wh = work / f"wh_{scale}"
     result["full"] = liucun_run(sources, wh, env, full_refresh=True)
+    if not scale:  # again: dbt's parse cache of the first run is warm, as a scheduled run finds it
+        result["again"] = liucun_run(sources, wh, env, full_refresh=True)
     if scale and not full_only:
         result["rerun"] = liucun_run(sources, wh, env, full_refresh=False)
         plus_one_day = one_more_day(sources, work)
@@ -283,7 +286,11 @@ def table(results: dict[float, dict]) -> str:
                      f"(checks, ingest, three gates, two dbt builds, the fit, publish) took "
                      f"{t['full']['seconds']:.1f} s: " + ", ".join(
                          f"{k} {v:.1f}" for k, v in t["full"]["steps"].items() if v >= 0.05)
-                     + f", start-up and Prefect {t['full']['seconds'] - sum(t['full']['steps'].values()):.1f}.")
+                     + f", start-up and Prefect {t['full']['seconds'] - sum(t['full']['steps'].values()):.1f}. "
+                     f"The first run in a warehouse parses the dbt project; run again (`--full-refresh`, dbt's "
+                     f"parse cache warm, as every scheduled run finds it) it took {t['again']['seconds']:.1f} s: "
+                     + ", ".join(f"{k} {v:.1f}" for k, v in t["again"]["steps"].items() if v >= 0.05)
+                     + f", start-up and Prefect {t['again']['seconds'] - sum(t['again']['steps'].values()):.1f}.")
     return "\n".join(lines)
 
 
