@@ -6,11 +6,22 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PREFECT_SALT_SECRET_BLOCK = "liucun-pii-salt"
+
+
+def default_ingest_memory_mb() -> int:
+    """18 GB (6 GB for each of the three extracts running at once), or three quarters of this
+    machine's memory when that is less: three DuckDB connections at DuckDB's own default (80 % of
+    the memory each) could together ask for more than the machine has."""
+    try:
+        machine_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: the fixed default
+        return 18432
+    return min(18432, machine_mb * 3 // 4)
 
 
 class Settings(BaseSettings):
@@ -20,10 +31,10 @@ class Settings(BaseSettings):
     dbt_project_dir: Path = REPO_ROOT / "dbt_project"
     demo_config: Path = REPO_ROOT / "flows" / "demo" / "liucun.yml"
     # memory DuckDB may use while sources are ingested (LIUCUN_INGEST_MEMORY_MB), shared by the
-    # extracts running at once (6 GB each by default); past it DuckDB spills to the run's folder
+    # extracts running at once (default_ingest_memory_mb); past it DuckDB spills to the run's folder
     # instead of growing. Spilled pages of an extract can hold raw values of the rows being read
     # (phones, emails) until the extract ends: a low cap trades memory for that exposure.
-    ingest_memory_mb: int = 18432
+    ingest_memory_mb: int = Field(default_factory=default_ingest_memory_mb)
 
 
 class SaltMissing(RuntimeError):
