@@ -247,13 +247,11 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
             finally:
                 shutil.rmtree(scratch_dir / src.name, ignore_errors=True)
         if files:
+            # the table `typed` of this scratch file; raw PII (r_phone, r_email) stays in memory:
+            # only its hash reaches a file
             drift = stage_typed(con, src, source_cols, as_of, salt)
-            n_src = con.execute("select count(*) from _src").fetchone()[0]  # type: ignore[index]
+            n_src = con.execute("select count(*) from typed").fetchone()[0]  # type: ignore[index]
             con.execute("drop table _src")
-            # raw PII (r_phone, r_email) stays in memory: only its hash reaches a file
-            raw_pii = [f"r_{c.name}" for c in CONTRACTS[src.kind].columns if c.pii]
-            con.execute(f"create table typed as select * {'exclude (' + ', '.join(raw_pii) + ')' if raw_pii else ''} "
-                        "from _typed")
             con.execute("create table rejects as select * from _rejects")
         else:
             n_src = 0

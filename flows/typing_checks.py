@@ -1,8 +1,9 @@
 """Typing and contract checks: turn a source's varchar rows (``_src``) into typed, checked rows.
 
-``stage_typed`` builds the temp table ``_typed``: for every contract column the trimmed source
-value (``r_<col>``) and the typed value (``t_<col>``; PII hashed), the first failed check as
-``_reason``, and ``_dup`` for rows that lose a primary-key tie within the load.
+``stage_typed`` builds the table ``typed`` (in the extract's scratch file): for every contract column
+the typed value (``t_<col>``; PII hashed), the trimmed source text (``r_<col>``, kept only where the
+quarantine may show it, and never for PII), the first failed check as ``_reason``, and ``_dup`` for
+rows that lose a primary-key tie within the load.
 """
 
 from __future__ import annotations
@@ -90,23 +91,24 @@ def _checks(contract: Contract, src: SourceConfig, as_of: date) -> list[tuple[st
 
 def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: set[str],
                  as_of: date, salt: str) -> list[str]:
-    """Build ``_typed`` from ``_src``: raw (r_), typed (t_) columns, a reason or a duplicate mark."""
+    """Build ``typed`` from ``_src`` in one pass: typed (t_) columns, raw (r_) texts where the
+    quarantine may need them, a reason, then a duplicate mark (see the module docstring)."""
     contract = CONTRACTS[src.kind]
     mapped = {src.source_column(c.name) for c in contract.columns if c.name not in src.expressions}
     drift = sorted(source_cols - mapped)
-    raw_cols = []
+    raw_cols = {}
     for c in contract.columns:
         if c.name in src.expressions:
-            raw_cols.append(f"nullif(trim(cast(({src.expressions[c.name]}) as varchar)), '') as r_{c.name}")
+            raw_cols[c.name] = f"nullif(trim(cast(({src.expressions[c.name]}) as varchar)), '') as r_{c.name}"
         elif src.source_column(c.name) in source_cols:
-            raw_cols.append(f"nullif(trim({q(src.source_column(c.name))}), '') as r_{c.name}")
+            raw_cols[c.name] = f"nullif(trim({q(src.source_column(c.name))}), '') as r_{c.name}"
         else:
-            raw_cols.append(f"null::varchar as r_{c.name}")
-    typed_sel = ", ".join(
-        (f"{pii_hash_sql(c.pii, 'r_' + c.name)} as t_{c.name}" if c.pii
-         else f"{_typed_expr(c, 'r_' + c.name, src.timezone, src.formats.get(c.name, ()))} as t_{c.name}")
+            raw_cols[c.name] = f"null::varchar as r_{c.name}"
+    typed_cols = {
+        c.name: (f"{pii_hash_sql(c.pii, 'r_' + c.name)} as t_{c.name}" if c.pii
+                 else f"{_typed_expr(c, 'r_' + c.name, src.timezone, src.formats.get(c.name, ()))} as t_{c.name}")
         for c in contract.columns
-    )
+    }
     # Unmapped columns are kept as text for the drift report, with phones and emails masked: an
     # unknown column may carry personal data, and raw values must never reach the warehouse.
     extra = (
@@ -118,35 +120,54 @@ def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: 
     reason = "case " + " ".join(f"when {cond} then {lit(r)}" for cond, r, _ in checks) + " end"
     detail = "case " + " ".join(f"when {cond} then {d}" for cond, _, d in checks) + " end"
     pk = ", ".join(f"t_{k}" for k in src.primary_key)
-    same_key = " and ".join(f"ok.t_{k} is not distinct from dup.t_{k}" for k in src.primary_key)
     content = ", ".join([f"t_{c.name}" for c in contract.columns] + ["_extra"])
-    # Of the rows that pass the checks, the last row of a key wins; the others are duplicates.
-    # Only keys seen more than once (found by one hash aggregate) are ranked by a window: a window
-    # over every row costs a sort of the whole load, and most loads have no duplicate at all.
+    dup_key_cols = ", ".join(f"t_{k} as _dk_{k}" for k in src.primary_key)
+    same_key = " and ".join(f"t.t_{k} is not distinct from dk._dk_{k}" for k in src.primary_key)
+    # Keys that occur more than once, typed as the rows will be (a superset of the keys that lose a
+    # tie: a row that fails a check still counts here). Usually none: one hash aggregate over the
+    # key columns alone, not over the typed rows.
+    dup_keys_sql = (
+        f"""create or replace temp table _dup_keys as
+        with r as (select {", ".join(raw_cols[k] for k in src.primary_key)} from _src),
+        t as (select {", ".join(typed_cols[k] for k in src.primary_key)} from r)
+        select {pk} from t group by all having count(*) > 1"""
+    )
+    # Raw PII (r_phone, r_email) never leaves this statement: only its hash reaches the file. The
+    # other raw texts are kept for the rows the quarantine may show (a failed check, a key that
+    # occurs more than once); a loaded row is written by its typed columns only.
+    kept_raw = ", ".join(
+        f"case when _reason is not null or _repeated then r_{c.name} end as r_{c.name}"
+        for c in contract.columns if not c.pii)
+    raw_pii = ", ".join(f"r_{c.name}" for c in contract.columns if c.pii)
     typed_sql = (
-        f"""create or replace temp table _typed as
-        with r as (select _file, _line, _rownum, {extra} as _extra, {", ".join(raw_cols)} from _src),
-        t as (select *, {typed_sel} from r),
-        c as materialized (select *, {reason} as _reason, {detail} as _detail from t),
-        ok as (select * from c where _reason is null),
-        dup as materialized (select {pk} from ok group by all having count(*) > 1),
-        d as (select ok.*,
-                row_number() over (partition by {pk} order by _rownum desc) as _rn,
-                first_value(md5(row({content})::varchar)) over (
-                    partition by {pk} order by _rownum desc) as _winner_md5
-              from ok semi join dup on {same_key})
-        select ok.*, null::varchar as _dup from ok anti join dup on {same_key}
-        union all by name
-        select * exclude (_rn, _winner_md5),
-            case when _rn = 1 then null
-                 when md5(row({content})::varchar) = _winner_md5 then 'duplicate_row'
-                 else 'duplicate_key' end as _dup
-        from d
-        union all by name
-        select *, null as _dup from c where _reason is not null"""
+        f"""create or replace table typed as
+        with r as (select _file, _line, _rownum, {extra} as _extra, {", ".join(raw_cols.values())} from _src),
+        t as (select *, {", ".join(typed_cols.values())} from r),
+        c as (select t.*, {reason} as _reason, {detail} as _detail, dk._repeated is not null as _repeated
+              from t left join (select {dup_key_cols}, true as _repeated from _dup_keys) as dk on {same_key})
+        select * {f"exclude ({raw_pii})" if raw_pii else ""} {f"replace ({kept_raw})" if kept_raw else ""},
+            null::varchar as _dup
+        from c"""
+    )
+    # Of the rows that pass the checks, the last row of a key wins; the others are duplicates
+    # ('duplicate_row' when identical to the winner). Only the rows of repeated keys are ranked.
+    dup_sql = (
+        f"""update typed set _dup = d._dup
+        from (select _rownum,
+                case when _rn = 1 then null when _md5 = _winner_md5 then 'duplicate_row'
+                     else 'duplicate_key' end as _dup
+              from (select _rownum, md5(row({content})::varchar) as _md5,
+                      row_number() over (partition by {pk} order by _rownum desc) as _rn,
+                      first_value(md5(row({content})::varchar)) over (
+                          partition by {pk} order by _rownum desc) as _winner_md5
+                    from typed
+                    where _reason is null and _repeated)) as d
+        where typed._rownum = d._rownum and d._dup is not null"""
     )
     try:
-        con.execute(typed_sql, {"salt": salt} if "$salt" in typed_sql else None)
+        for sql in (dup_keys_sql, typed_sql, dup_sql):
+            con.execute(sql, {"salt": salt} if "$salt" in sql else None)
+        con.execute("drop table _dup_keys")
     except duckdb.BinderException as exc:
         raise SourceError(f"source {src.name!r}: a column mapping does not fit the source's columns "
                           f"({', '.join(sorted(source_cols))}): {str(exc).splitlines()[0]}") from None
