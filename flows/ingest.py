@@ -157,11 +157,14 @@ def _write(con: duckdb.DuckDBPyConnection, src: SourceConfig, load_id: str, repl
         ).fetchone()[0]  # type: ignore[index]
     pk_stored = ", ".join(q(contract.column(k).stored_name) for k in src.primary_key)
     pk_typed = ", ".join(f"t_{k}" for k in src.primary_key)
-    replaced += con.execute(
-        f"""delete from raw.{contract.kind} where _source = ? and ({pk_stored}) in (
-            select ({pk_typed}) from _typed where _reason is null and _dup is null)""",
-        [src.name],
-    ).fetchone()[0]  # type: ignore[index]
+    # upsert by key; a source with no rows yet (a first load, a full refresh) has nothing to replace
+    # and the lookup of every new key would be wasted
+    if con.execute(f"select 1 from raw.{contract.kind} where _source = ? limit 1", [src.name]).fetchone():
+        replaced += con.execute(
+            f"""delete from raw.{contract.kind} where _source = ? and ({pk_stored}) in (
+                select ({pk_typed}) from _typed where _reason is null and _dup is null)""",
+            [src.name],
+        ).fetchone()[0]  # type: ignore[index]
     stored = ", ".join(q(c.stored_name) for c in contract.columns)
     values = ", ".join(f"t_{c.name}" for c in contract.columns)
     con.execute(
