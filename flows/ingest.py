@@ -254,7 +254,8 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
             # only its hash reaches a file
             drift = stage_typed(con, src, source_cols, as_of, salt)
             n_src = con.execute("select count(*) from typed").fetchone()[0]  # type: ignore[index]
-            con.execute("drop table _src")
+            is_view = con.execute("select count(*) from duckdb_views() where view_name = '_src'").fetchone()[0]
+            con.execute(f"drop {'view' if is_view else 'table'} _src")
             con.execute("create table rejects as select * from _rejects")
         else:
             n_src = 0

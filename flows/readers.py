@@ -1,4 +1,4 @@
-"""Readers: each source format into a temp table ``_src`` (all varchar) plus ``_rejects``.
+"""Readers: each source format into a temp table (or view) ``_src`` (all varchar) plus ``_rejects``.
 
 ``_src`` has the source's columns, ``_file``, ``_line`` (exact for JSON lines and Parquet; NULL for
 CSV, where rejected lines carry their line number) and ``_rownum`` (reading order). ``_rejects``
@@ -287,13 +287,14 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
     # every key's value as text (JSON null -> NULL) from one parse of the line
     paths = "[" + ", ".join(lit("$." + json.dumps(k)) for k in all_keys) + "]"
     extracts = ", ".join(f"_v[{i}] as {q(k)}" for i, k in enumerate(all_keys, start=1))
+    # a view: typing reads each line's values straight from its one parse, and no second copy of
+    # the file's values is kept (_lines is freed with the connection, after typing)
     con.execute(
-        f"""create or replace temp table _src as
+        f"""create or replace temp view _src as
         select {extracts + ',' if extracts else ''} _file, _line, _rownum
         from (select {f'json_extract_string(line, {paths}) as _v, ' if all_keys else ''}_file, _line, _rownum
               from _lines where _ok)"""
     )
-    con.execute("drop table _lines")
     return set(all_keys), _file_warnings(scans, src)
 
 
