@@ -30,6 +30,7 @@ import csv
 import gzip
 import hashlib
 import io
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -57,8 +58,7 @@ class Removed:
 @dataclass
 class Prescan:
     path: str
-    sha256: str
-    size: int
+    size: int  # bytes of content (decompressed, for .gz)
     lines: int  # physical lines, counting a last line without newline
     header: list[str] | None  # CSV header fields (None: empty file, or header: false / jsonl)
     first_fields: int | None  # fields of the first record (CSV), for header: false
@@ -196,12 +196,25 @@ def split_fields(text: str, delimiter: str, quote: str | None) -> list[str]:
         return []
 
 
+def _content_size(path: str) -> int:
+    """Bytes of the file's content: its size on disk, or for a .gz file its decompressed size. (The
+    content hash that decides whether a file is new is taken once, before, by ingest.)"""
+    if not path.endswith(".gz"):
+        return os.path.getsize(path)
+    size = 0
+    with open_binary(path) as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            stopping.check()  # a stopped run ends here, not at the end of a large file
+            size += len(chunk)
+    return size
+
+
 def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str | None = None,
             quote: str | None = '"', header: bool = True,
             max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, expect_columns: tuple[str, ...] = (),
             on_line: Callable[[int, str], None] | None = None,
             on_block: Callable[[int, list[str]], None] | None = None) -> Prescan:
-    """Hash, count and check a text export; write a clean UTF-8 copy when needed.
+    """Count and check a text export; write a clean UTF-8 copy when needed.
 
     ``delimiter`` None means detect it from the header line (CSV); ``"whitespace"`` splits on
     runs of spaces and tabs (fixed-width text exports, e.g. CDNOW) and rewrites the copy as
@@ -215,13 +228,8 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
     at C speed) goes to ``on_block`` whole; any other block is read line by line as before, so what
     is kept and what is set aside is the same either way.
     """
-    digest, size = hashlib.sha256(), 0
-    with open_binary(path) as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            stopping.check()  # a stopped run ends here, not at the end of a large file
-            digest.update(chunk)
-            size += len(chunk)
-    scan = Prescan(path, digest.hexdigest(), size, 0, None, None, delimiter)
+    scan = Prescan(path, _content_size(path), 0, None, None, delimiter)
+    size = scan.size
     if size == 0:
         return scan
     utf8 = codecs.lookup(encoding).name == "utf-8"
