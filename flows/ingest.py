@@ -254,9 +254,7 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
             # only its hash reaches a file
             drift = stage_typed(con, src, source_cols, as_of, salt)
             n_src = con.execute("select count(*) from typed").fetchone()[0]  # type: ignore[index]
-            is_view = con.execute("select count(*) from duckdb_views() where view_name = '_src'").fetchone()[0]
-            con.execute(f"drop {'view' if is_view else 'table'} _src")
-            con.execute("create table rejects as select * from _rejects")
+            con.execute("create table rejects as select * from _rejects")  # temp objects go with `con`
         else:
             n_src = 0
     rejects = 0

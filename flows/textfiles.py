@@ -229,8 +229,7 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
     is kept and what is set aside is the same either way.
     """
     scan = Prescan(path, _content_size(path), 0, None, None, delimiter)
-    size = scan.size
-    if size == 0:
+    if scan.size == 0:
         return scan
     utf8 = codecs.lookup(encoding).name == "utf-8"
     whitespace = delimiter == "whitespace"

@@ -156,12 +156,11 @@ def stage_typed(con: duckdb.DuckDBPyConnection, src: SourceConfig, source_cols: 
         from (select _rownum,
                 case when _rn = 1 then null when _md5 = _winner_md5 then 'duplicate_row'
                      else 'duplicate_key' end as _dup
-              from (select _rownum, md5(row({content})::varchar) as _md5,
+              from (select _rownum, _md5,
                       row_number() over (partition by {pk} order by _rownum desc) as _rn,
-                      first_value(md5(row({content})::varchar)) over (
-                          partition by {pk} order by _rownum desc) as _winner_md5
-                    from typed
-                    where _reason is null and _repeated)) as d
+                      first_value(_md5) over (partition by {pk} order by _rownum desc) as _winner_md5
+                    from (select _rownum, {pk}, md5(row({content})::varchar) as _md5 from typed
+                          where _reason is null and _repeated))) as d
         where typed._rownum = d._rownum and d._dup is not null"""
     )
     try:
