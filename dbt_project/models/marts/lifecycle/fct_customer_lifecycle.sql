@@ -238,8 +238,8 @@ spine as (
         periods.period_grain,
         periods.period_start,
         periods.period_end,
-        cast({{ dbt.dateadd('day', -1, 'periods.period_end') }} as date) as period_last_day,
-        cast({{ dbt.dateadd('day', -1, 'periods.period_start') }} as date) as previous_period_last_day,
+        {{ liucun.day_before('periods.period_end') }} as period_last_day,
+        {{ liucun.day_before('periods.period_start') }} as previous_period_last_day,
         periods.period_index = runs_after.first_mark_index as is_first_period,
         case when periods.period_index = runs_after.mark_index then runs_after.purchases else 0 end
             as purchases,

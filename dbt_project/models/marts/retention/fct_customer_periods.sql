@@ -25,29 +25,12 @@ activity as (
 
 ),
 
--- each active period of a customer with the customer's first active period and the active periods
--- just before and after it: a "run" of the spine, this active period and the inactive ones up to the
--- next (no window over the whole spine: every column of a spine row comes from its run)
+-- each active period with the customer's first period and the active periods around it: a "run" of
+-- the spine, this active period and the inactive ones up to the next (macros/periods.sql; no window
+-- over the whole spine: every column of a spine row comes from its run)
 runs as (
 
-    select
-        activity.customer_id,
-        activity.orders,
-        activity.revenue,
-        activity.events,
-        activity.last_activity_date,
-        all_periods.period_index as active_period_index,
-        min(activity.period_start) over (partition by activity.customer_id) as first_period_start,
-        min(all_periods.period_index) over (partition by activity.customer_id) as first_period_index,
-        lag(all_periods.period_index) over (
-            partition by activity.customer_id order by all_periods.period_index
-        ) as previous_active_period_index,
-        lead(all_periods.period_index) over (
-            partition by activity.customer_id order by all_periods.period_index
-        ) as next_active_period_index
-    from activity
-    inner join all_periods
-        on activity.period_start = all_periods.period_start
+    {{ liucun.customer_activity_runs('activity', 'all_periods') }}
 
 ),
 
@@ -72,11 +55,8 @@ flagged as (
     select
         *,
         period_index = first_period_index as is_new,
-        case
-            when is_active then coalesce(previous_active_period_index = active_period_index - 1, false)
-            else period_index = active_period_index + 1
-        end as was_active_previous_period,
-        cast({{ dbt.dateadd('day', -1, 'period_end') }} as date) as period_last_day
+        {{ liucun.was_active_previous_period('spine', 'spine') }} as was_active_previous_period,
+        {{ liucun.day_before('period_end') }} as period_last_day
     from spine
 
 ),

@@ -1,8 +1,12 @@
 -- One row per complete period: active customers split into new, returning and resurrecting, and
 -- the previous period's active customers split into returning and dormant (growth accounting).
-with customer_periods as (
+-- These are the sets of the retention counts' active_in_period base for all customers: E = new +
+-- returning + resurrecting, S = returning + dormant, returning = retained (int_retention_period_counts).
+with counts as (
 
-    select * from {{ ref('fct_customer_periods') }}
+    select * from {{ ref('int_retention_period_counts') }}
+    where segment_type = 'all'
+      and base_definition = 'active_in_period'
 
 ),
 
@@ -12,22 +16,16 @@ final as (
         period_grain,
         period_start,
         period_end,
-        cast(sum(case when is_active then 1 else 0 end) as {{ dbt.type_bigint() }}) as customers_active,
-        cast(sum(case when was_active_previous_period then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as customers_previous_active,
-        cast(sum(case when lifecycle_stage = 'new' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as customers_new,
-        cast(sum(case when lifecycle_stage = 'returning' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as customers_returning,
-        cast(sum(case when lifecycle_stage = 'resurrecting' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as customers_resurrecting,
-        cast(sum(case when lifecycle_stage = 'dormant' then 1 else 0 end) as {{ dbt.type_bigint() }})
-            as customers_dormant,
+        customers_end as customers_active,
+        customers_start as customers_previous_active,
+        customers_new,
+        customers_retained as customers_returning,
+        customers_end - customers_new - customers_retained as customers_resurrecting,
+        customers_start - customers_retained as customers_dormant,
         {{ liucun.ratio(
-            "sum(case when lifecycle_stage in ('new', 'resurrecting') then 1 else 0 end)",
-            "sum(case when lifecycle_stage = 'dormant' then 1 else 0 end)") }} as quick_ratio
-    from customer_periods
-    group by period_grain, period_start, period_end
+            'customers_end - customers_retained',
+            'customers_start - customers_retained') }} as quick_ratio
+    from counts
 
 )
 
