@@ -46,3 +46,23 @@ def test_normal_quantile_macro_matches_the_inverse_normal(tmp_path: Path):
     for p, z in zip(probs, got, strict=True):
         assert abs(z - NormalDist().inv_cdf(p)) < 1e-8 * max(1.0, abs(z)), (p, z)
     assert edge is None  # outside (0, 1): no quantile, not an error
+
+
+def test_retention_vars_are_checked_when_the_project_compiles(tmp_path: Path):
+    """A segment type int_customer_segments does not have, or bases without active_in_period (which
+    the growth accounting, the headline and the marts gate read), stop dbt with a message naming
+    the var, not with an empty or wrong mart."""
+    import pytest
+
+    from flows.dbt_runner import DbtFailed
+
+    env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(tmp_path / "v.duckdb")}
+    cases = (({"retention_segment_types": ["region", "colour"]},
+              "var('retention_segment_types'): unknown segment type colour"),
+             ({"retention_base_definitions": ["active_window"]},
+              "var('retention_base_definitions') must include active_in_period"))
+    for dbt_vars, message in cases:
+        with pytest.raises(DbtFailed) as failed:
+            run_dbt(["compile", "--select", "int_retention_period_counts"], Settings().dbt_project_dir, tmp_path,
+                    env, {"as_of_date": "2024-03-31", **dbt_vars})
+        assert message in " ".join(str(failed.value).split()), str(failed.value)
