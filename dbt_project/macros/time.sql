@@ -16,6 +16,30 @@
     cast({{ liucun.to_business_time(utc_ts) }} as date)
 {%- endmacro %}
 
+{#- The stored (naive UTC) timestamp at which a business-local date begins. -#}
+{% macro business_day_start(date_expr) -%}
+    {{ return(adapter.dispatch('business_day_start', 'liucun')(date_expr)) }}
+{%- endmacro %}
+
+{% macro default__business_day_start(date_expr) -%}
+    ((cast({{ date_expr }} as timestamp)) at time zone '{{ var("business_timezone") }}') at time zone 'UTC'
+{%- endmacro %}
+
+{% macro duckdb__business_day_start(date_expr) -%}
+    timezone('UTC', timezone('{{ var("business_timezone") }}', cast({{ date_expr }} as timestamp)))
+{%- endmacro %}
+
+{#- A stored UTC timestamp whose business date is from first_date to last_date (inclusive). First a
+    range on the timestamp itself, a day wider on each side than the dates' bounds (no offset or
+    daylight-saving shift is a day), which the database answers without converting a row (from
+    each block's min/max where it keeps them); then the exact test on the rows in that range. -#}
+{% macro business_date_between(utc_ts, first_date, last_date) -%}
+    {{ utc_ts }} >= {{ dbt.dateadd('day', -1, liucun.business_day_start(first_date)) }}
+    and {{ utc_ts }} < {{ dbt.dateadd('day', 2, liucun.business_day_start(last_date)) }}
+    and {{ liucun.to_business_date(utc_ts) }} >= {{ first_date }}
+    and {{ liucun.to_business_date(utc_ts) }} <= {{ last_date }}
+{%- endmacro %}
+
 {#- The as-of date of the run: var('as_of_date'), else the environment variable LIUCUN_AS_OF_DATE
     (what `liucun run` sets), else today. The environment variable is read only when models run,
     never while dbt parses: a new date every day then keeps dbt's partial parse valid (a changed

@@ -66,3 +66,26 @@ def test_retention_vars_are_checked_when_the_project_compiles(tmp_path: Path):
             run_dbt(["compile", "--select", "int_retention_period_counts"], Settings().dbt_project_dir, tmp_path,
                     env, {"as_of_date": "2024-03-31", **dbt_vars})
         assert message in " ".join(str(failed.value).split()), str(failed.value)
+
+
+def test_business_date_range_filter_keeps_exactly_the_rows_of_its_dates(tmp_path: Path):
+    """business_date_between (a range on the stored UTC timestamp, then the exact business-date
+    test) selects the same rows as the business-date test alone, in zones whose midnight falls in a
+    daylight-saving change (Santiago, São Paulo) and where a whole day was skipped (Apia, 2011)."""
+    env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(tmp_path / "t.duckdb")}
+    days = ["2011-12-29", "2011-12-30", "2011-12-31", "2018-05-12", "2018-05-13", "2018-11-03", "2018-11-04"]
+    pairs = [(a, b) for a in days for b in days if a <= b and a[:4] == b[:4]]
+    for zone in ("America/Santiago", "America/Sao_Paulo", "Pacific/Apia", "Asia/Shanghai"):
+        filters = ", ".join(
+            f"count(*) filter (where {{{{ liucun.business_date_between('t', \"date '{a}'\", \"date '{b}'\") }}}})"
+            f", count(*) filter (where {{{{ liucun.to_business_date('t') }}}} between date '{a}' and date '{b}')"
+            for a, b in pairs)
+        summary = run_dbt(["compile", "--inline", f"select {filters} from ts"], Settings().dbt_project_dir,
+                          tmp_path, env, {"as_of_date": "2024-03-31", "business_timezone": zone})
+        with duckdb.connect() as con:
+            con.execute("create table ts as select range as t from range(timestamp '2011-12-26', "
+                        "timestamp '2012-01-03', interval 7 minute) union all select range from "
+                        "range(timestamp '2018-05-09', timestamp '2018-11-08', interval 7 minute)")
+            counts = con.execute(summary.results[0]["compiled_code"]).fetchone()
+        fast, exact = counts[0::2], counts[1::2]
+        assert fast == exact and sum(exact) > 0, (zone, fast, exact)

@@ -123,8 +123,7 @@ customer_events as (
         {{ liucun.to_business_date('events.event_at') }} as touch_date
     from events
     {{ liucun.event_customer_joins('events', 'id_map') }}
-    where {{ liucun.to_business_date('events.event_at') }} >= {{ prior_start }}
-      and {{ liucun.to_business_date('events.event_at') }} <= {{ as_of }}
+    where {{ liucun.business_date_between('events.event_at', prior_start, as_of) }}
 
 ),
 
@@ -212,8 +211,7 @@ payment_failures as (
     from invoices
     inner join id_map on id_map.identifier_type = 'crm_id' and id_map.identifier_value = invoices.crm_id
     where invoices.status = 'failed'
-      and {{ liucun.to_business_date('invoices.attempted_at') }} >= {{ window_start }}
-      and {{ liucun.to_business_date('invoices.attempted_at') }} <= {{ as_of }}
+      and {{ liucun.business_date_between('invoices.attempted_at', window_start, as_of) }}
     group by id_map.customer_id
 
 ),
