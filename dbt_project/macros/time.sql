@@ -29,15 +29,27 @@
     timezone('UTC', timezone('{{ var("business_timezone") }}', cast({{ date_expr }} as timestamp)))
 {%- endmacro %}
 
-{#- A stored UTC timestamp whose business date is from first_date to last_date (inclusive). First a
-    range on the timestamp itself, a day wider on each side than the dates' bounds (no offset or
-    daylight-saving shift is a day), which the database answers without converting a row (from
-    each block's min/max where it keeps them); then the exact test on the rows in that range. -#}
+{#- A stored UTC timestamp's business date is on or after `day` / from first_date to last_date
+    (inclusive), converting as few rows as possible through the time zone: a row more than a day
+    from a bound's start (no offset or daylight-saving shift is a day) is decided by comparing the
+    stored timestamp itself, which the database can also answer from each block's min/max; only the
+    rows within a day of a bound take the exact business-date test. -#}
+{% macro business_date_at_least(utc_ts, day) -%}
+    case
+        when {{ utc_ts }} >= {{ dbt.dateadd('day', 1, liucun.business_day_start(day)) }} then true
+        when {{ utc_ts }} < {{ dbt.dateadd('day', -1, liucun.business_day_start(day)) }} then false
+        else {{ liucun.to_business_date(utc_ts) }} >= {{ day }}
+    end
+{%- endmacro %}
+
 {% macro business_date_between(utc_ts, first_date, last_date) -%}
     {{ utc_ts }} >= {{ dbt.dateadd('day', -1, liucun.business_day_start(first_date)) }}
     and {{ utc_ts }} < {{ dbt.dateadd('day', 2, liucun.business_day_start(last_date)) }}
-    and {{ liucun.to_business_date(utc_ts) }} >= {{ first_date }}
-    and {{ liucun.to_business_date(utc_ts) }} <= {{ last_date }}
+    and (
+        ({{ utc_ts }} >= {{ dbt.dateadd('day', 1, liucun.business_day_start(first_date)) }}
+            and {{ utc_ts }} < {{ liucun.business_day_start(last_date) }})
+        or {{ liucun.to_business_date(utc_ts) }} between {{ first_date }} and {{ last_date }}
+    )
 {%- endmacro %}
 
 {#- The as-of date of the run: var('as_of_date'), else the environment variable LIUCUN_AS_OF_DATE

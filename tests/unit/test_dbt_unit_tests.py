@@ -69,9 +69,10 @@ def test_retention_vars_are_checked_when_the_project_compiles(tmp_path: Path):
 
 
 def test_business_date_range_filter_keeps_exactly_the_rows_of_its_dates(tmp_path: Path):
-    """business_date_between (a range on the stored UTC timestamp, then the exact business-date
-    test) selects the same rows as the business-date test alone, in zones whose midnight falls in a
-    daylight-saving change (Santiago, São Paulo) and where a whole day was skipped (Apia, 2011)."""
+    """business_date_between and business_date_at_least (the stored UTC timestamp compared where it
+    decides, the exact business-date test near the bounds) select the same rows as the
+    business-date test alone, in zones whose midnight falls in a daylight-saving change (Santiago,
+    São Paulo) and where a whole day was skipped (Apia, 2011)."""
     env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(tmp_path / "t.duckdb")}
     days = ["2011-12-29", "2011-12-30", "2011-12-31", "2018-05-12", "2018-05-13", "2018-11-03", "2018-11-04"]
     pairs = [(a, b) for a in days for b in days if a <= b and a[:4] == b[:4]]
@@ -79,7 +80,10 @@ def test_business_date_range_filter_keeps_exactly_the_rows_of_its_dates(tmp_path
         filters = ", ".join(
             f"count(*) filter (where {{{{ liucun.business_date_between('t', \"date '{a}'\", \"date '{b}'\") }}}})"
             f", count(*) filter (where {{{{ liucun.to_business_date('t') }}}} between date '{a}' and date '{b}')"
-            for a, b in pairs)
+            for a, b in pairs) + "".join(
+            f", count(*) filter (where {{{{ liucun.business_date_at_least('t', \"date '{d}'\") }}}})"
+            f", count(*) filter (where {{{{ liucun.to_business_date('t') }}}} >= date '{d}')"
+            for d in days)
         summary = run_dbt(["compile", "--inline", f"select {filters} from ts"], Settings().dbt_project_dir,
                           tmp_path, env, {"as_of_date": "2024-03-31", "business_timezone": zone})
         with duckdb.connect() as con:

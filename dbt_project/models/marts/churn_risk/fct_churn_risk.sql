@@ -115,12 +115,12 @@ trends as (
 ),
 
 -- touchpoints of the customer: an event through any of its identifiers, a ticket through its
--- CRM id or phone
+-- CRM id or phone; whether an event is in the last window or the one before
 customer_events as (
 
     select
         {{ liucun.event_customer_id() }} as customer_id,
-        {{ liucun.to_business_date('events.event_at') }} as touch_date
+        {{ liucun.business_date_at_least('events.event_at', window_start) }} as in_last_window
     from events
     {{ liucun.event_customer_joins('events', 'id_map') }}
     where {{ liucun.business_date_between('events.event_at', prior_start, as_of) }}
@@ -143,9 +143,9 @@ customer_tickets as (
 
 touches as (
 
-    select customer_id, touch_date from customer_events
+    select customer_id, in_last_window from customer_events
     union all
-    select customer_id, opened_on from customer_tickets
+    select customer_id, opened_on >= {{ window_start }} from customer_tickets
     where opened_on >= {{ prior_start }}
 
 ),
@@ -154,8 +154,8 @@ interactions as (
 
     select
         customer_id,
-        sum(case when touch_date >= {{ window_start }} then 1 else 0 end) as interactions_last,
-        sum(case when touch_date < {{ window_start }} then 1 else 0 end) as interactions_prior
+        sum(case when in_last_window then 1 else 0 end) as interactions_last,
+        sum(case when in_last_window then 0 else 1 end) as interactions_prior
     from touches
     where customer_id is not null
     group by customer_id
