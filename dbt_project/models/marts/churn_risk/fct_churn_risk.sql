@@ -68,16 +68,28 @@ population as (
 
 ),
 
--- the customer's last n_trend + 1 complete periods, 1 = the last
+-- the last n_trend + 1 complete periods, 1 = the last: a customer's rows are every complete period
+-- from their first, so their last rows are these periods (no window over every customer's rows)
+last_periods as (
+
+    select period_start, row_number() over (order by period_start desc) as recency_rank
+    from {{ ref('int_periods') }}
+    where is_complete
+
+),
+
 recent_periods as (
 
     select
-        customer_id,
-        purchases,
-        revenue,
-        row_number() over (partition by customer_id order by period_start desc) as recency_rank
+        lifecycle.customer_id,
+        lifecycle.purchases,
+        lifecycle.revenue,
+        last_periods.recency_rank
     from lifecycle
-    where customer_id in (select customer_id from population)
+    inner join last_periods
+        on lifecycle.period_start = last_periods.period_start
+    where last_periods.recency_rank <= {{ n_trend + 1 }}
+      and lifecycle.customer_id in (select customer_id from population)
 
 ),
 
