@@ -49,7 +49,13 @@ orders as (
         attributed.is_returned,
         attributed.refund_amount,
         unioned.promised_delivery_date,
-        {{ liucun.to_business_date('unioned.delivered_at') }} as delivered_on
+        -- the business date only where the delivery can be late: a delivery before the promised
+        -- date's midnight UTC is on or before that date in every time zone (no offset is a day),
+        -- so the other rows skip the time-zone conversion (and are not delays either way)
+        case
+            when unioned.delivered_at >= cast(unioned.promised_delivery_date as {{ dbt.type_timestamp() }})
+                then {{ liucun.to_business_date('unioned.delivered_at') }}
+        end as delivered_on
     from {{ ref('int_orders_attributed') }} as attributed
     inner join {{ ref('int_orders_unioned') }} as unioned on attributed.order_id = unioned.order_id
     where attributed.customer_id is not null
