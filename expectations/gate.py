@@ -162,13 +162,50 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
     table_suites = [(ts, q) for ts, q in queries if q is not None]
     result.skipped_tables = [ts.relation for ts, q in queries if q is None]
     if table_suites:
-        # everything older than this gate (dbt's manifest, the imported modules) is left out of the
-        # collection that frees GX's connections at the end: it scans the gate's own objects only
-        gc.freeze()
-        try:
-            _validate(layer, db_path, params, table_suites, result)
-        finally:
-            gc.unfreeze()
+        gx_stdout = io.StringIO()  # GX prints notices to stdout; keep them in the debug log
+        with contextlib.redirect_stdout(gx_stdout):
+            context, ds, checkpoint = _checkpoint(layer, db_path, params, table_suites)
+            run = checkpoint.run()
+        if gx_stdout.getvalue().strip():
+            log.debug("GX: %s", gx_stdout.getvalue().strip())
+        engine = ds.get_execution_engine()
+        for vr in run.run_results.values():
+            table = vr.suite_name if hasattr(vr, "suite_name") else vr.meta.get("suite_name")
+            relation = next(ts.relation for ts, _ in table_suites if ts.table == table)
+            for er in vr.results:
+                cfg = er.expectation_config
+                exc = er.exception_info or {}
+                raised = bool(exc.get("raised_exception")) or any(
+                    isinstance(v, dict) and v.get("exception_traceback") for v in exc.values())
+                error = None
+                if raised:
+                    msgs = [exc.get("exception_message")] + [
+                        v.get("exception_message") for v in exc.values() if isinstance(v, dict)]
+                    error = next((m for m in msgs if m), "expectation raised an exception")
+                res = er.result or {}
+                observed = res.get("observed_value")
+                sample = res.get("partial_unexpected_list") or []
+                query = cfg.kwargs.get("unexpected_rows_query")
+                if query and not er.success and not raised:
+                    batch_sql = next(f"({q})" for ts, q in table_suites if ts.relation == relation)
+                    sample = _sample_rows(engine, query.format(batch=batch_sql))
+                    res = {**res, "unexpected_count": observed}
+                result.outcomes.append(ExpectationOutcome(
+                    table=relation,
+                    expectation=cfg.type,
+                    column=cfg.kwargs.get("column") or (
+                        f"{cfg.kwargs['column_A']},{cfg.kwargs['column_B']}" if "column_A" in cfg.kwargs else None),
+                    description=getattr(cfg, "description", None),
+                    severity=(cfg.meta or {}).get("severity", "blocking"),
+                    success=bool(er.success) and not raised,
+                    evaluated=not raised,
+                    unexpected_count=res.get("unexpected_count"),
+                    element_count=res.get("element_count"),
+                    observed=observed,
+                    sample=[_jsonable(s) for s in list(sample)[:5]],
+                    error=error,
+                ))
+        _close(engine, ds)
     log.info(result.summary())
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -178,55 +215,6 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
                         "outcomes": [asdict(o) for o in result.outcomes]}, default=str, indent=1),
             encoding="utf-8")
     return result
-
-
-def _validate(layer: str, db_path: Path, params: GateParams, table_suites: list[tuple[Any, str]],
-              result: GateResult) -> None:
-    """Run the layer's checkpoint; add each expectation's outcome to ``result``; close GX's connections."""
-    gx_stdout = io.StringIO()  # GX prints notices to stdout; keep them in the debug log
-    with contextlib.redirect_stdout(gx_stdout):
-        context, ds, checkpoint = _checkpoint(layer, db_path, params, table_suites)
-        run = checkpoint.run()
-    if gx_stdout.getvalue().strip():
-        log.debug("GX: %s", gx_stdout.getvalue().strip())
-    engine = ds.get_execution_engine()
-    for vr in run.run_results.values():
-        table = vr.suite_name if hasattr(vr, "suite_name") else vr.meta.get("suite_name")
-        relation = next(ts.relation for ts, _ in table_suites if ts.table == table)
-        for er in vr.results:
-            cfg = er.expectation_config
-            exc = er.exception_info or {}
-            raised = bool(exc.get("raised_exception")) or any(
-                isinstance(v, dict) and v.get("exception_traceback") for v in exc.values())
-            error = None
-            if raised:
-                msgs = [exc.get("exception_message")] + [
-                    v.get("exception_message") for v in exc.values() if isinstance(v, dict)]
-                error = next((m for m in msgs if m), "expectation raised an exception")
-            res = er.result or {}
-            observed = res.get("observed_value")
-            sample = res.get("partial_unexpected_list") or []
-            query = cfg.kwargs.get("unexpected_rows_query")
-            if query and not er.success and not raised:
-                batch_sql = next(f"({q})" for ts, q in table_suites if ts.relation == relation)
-                sample = _sample_rows(engine, query.format(batch=batch_sql))
-                res = {**res, "unexpected_count": observed}
-            result.outcomes.append(ExpectationOutcome(
-                table=relation,
-                expectation=cfg.type,
-                column=cfg.kwargs.get("column") or (
-                    f"{cfg.kwargs['column_A']},{cfg.kwargs['column_B']}" if "column_A" in cfg.kwargs else None),
-                description=getattr(cfg, "description", None),
-                severity=(cfg.meta or {}).get("severity", "blocking"),
-                success=bool(er.success) and not raised,
-                evaluated=not raised,
-                unexpected_count=res.get("unexpected_count"),
-                element_count=res.get("element_count"),
-                observed=observed,
-                sample=[_jsonable(s) for s in list(sample)[:5]],
-                error=error,
-            ))
-    _close(engine, ds)
 
 
 def _close(execution_engine: Any, datasource: Any) -> None:
