@@ -126,16 +126,16 @@ def build_rpt_activity_lifecycle_suite(params: GateParams) -> gx.ExpectationSuit
         gxe.UnexpectedRowsExpectation(
             # counted again from the activity rows, apart from the retention counts the mart reads
             unexpected_rows_query=(
-                "with a as (select ap.customer_id, p.period_index from intermediate.int_customer_activity_periods ap "
+                "with a as (select ap.customer_id, p.period_start, p.period_index "
+                "  from intermediate.int_customer_activity_periods ap "
                 "  join intermediate.int_periods p on ap.period_start = p.period_start), "
                 "f as (select customer_id, min(period_index) as first_index from a group by customer_id), "
-                "per as (select p.period_start, count(*) as active, "
+                "per as (select a.period_start, count(*) as active, "
                 "  sum(case when f.first_index = a.period_index then 1 else 0 end) as new, "
                 "  count(b.customer_id) as returning "
                 "  from a join f on a.customer_id = f.customer_id "
-                "  join intermediate.int_periods p on a.period_index = p.period_index "
                 "  left join a as b on b.customer_id = a.customer_id and b.period_index = a.period_index - 1 "
-                "  group by p.period_start) "
+                "  group by a.period_start) "
                 "select l.period_start, l.customers_active, l.customers_new, l.customers_returning "
                 "from {batch} as l left join per on l.period_start = per.period_start "
                 "where l.customers_active <> coalesce(per.active, 0) or l.customers_new <> coalesce(per.new, 0) "
