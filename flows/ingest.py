@@ -39,7 +39,7 @@ from flows import stopping
 from flows.config import ProjectConfig, SourceConfig
 from flows.contracts import CONTRACTS
 from flows.pii import mask_text_sql
-from flows.readers import READERS, SourceError, lit, q, read_postgres
+from flows.readers import READERS, SourceError, lit, pg_alias, q, read_postgres
 from flows.typing_checks import stage_typed
 
 META_COLUMNS = "_source varchar, _load_id varchar, _file varchar, _line bigint, _extra json"
@@ -193,10 +193,11 @@ def _write(con: duckdb.DuckDBPyConnection, src: SourceConfig, load_id: str, repl
 
 @dataclass
 class Extract:
-    """Phase 1 of a load, done in parallel: one source read, typed and checked in its own file."""
+    """Phase 1 of a load, done in parallel: one source read, typed and checked into its own schema
+    of the run's :class:`ExtractStore`."""
 
     source: SourceConfig
-    scratch: Path
+    schema: str  # in the store: tables `typed` and `rejects`
     started_at: datetime
     location: str
     files: list[str]
@@ -210,29 +211,66 @@ class Extract:
 
 
 def configure_connection(con: duckdb.DuckDBPyConnection, memory_mb: int | None, spill_dir: Path) -> None:
-    """An ingest connection: UTC, no progress bars (DuckDB would draw them in the user's terminal),
+    """An ingest database: UTC, no progress bars (DuckDB would draw them in the user's terminal),
     and a memory cap past which DuckDB spills to ``spill_dir`` (removed with the run)."""
-    con.execute("set TimeZone = 'UTC'")
-    con.execute("set enable_progress_bar = false")
+    session(con)
     con.execute(f"set memory_limit = '{int(memory_mb or 6144)}MB'")
     con.execute(f"set temp_directory = {lit(str(spill_dir))}")
 
 
-def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: SourceState,
-                   as_of: date, salt: str, memory_mb: int | None = None) -> Extract:
-    """Read what is new in a source and type/check it into ``<scratch_dir>/<source>.duckdb``.
+def session(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
+    return con
 
-    Touches nothing but its own scratch file, so sources extract concurrently. ``memory_mb`` caps
-    this extract's DuckDB memory (it spills to the scratch folder beyond it).
+
+class ExtractStore:
+    """Where a run's extracts wait for the merge: one in-memory DuckDB database, shared by the
+    extracts running at once (each in its own connection and schema) and by the merge, which
+    reads them from memory into the candidate instead of through files written and read again.
+
+    One memory cap (``memory_mb``) holds for all of them together, and one pool of threads serves
+    them; past the cap DuckDB spills to ``spill_dir``, removed with the store. The database lives
+    while the store is open (:meth:`close`); connections find it by :attr:`name`.
     """
+
+    def __init__(self, run_id: str, spill_dir: Path, memory_mb: int | None = None) -> None:
+        self.name = ":memory:liucun-extract-" + hashlib.sha1(f"{run_id}:{id(self)}".encode()).hexdigest()[:16]
+        self.spill_dir = spill_dir
+        spill_dir.mkdir(parents=True, exist_ok=True)
+        self._keeper: duckdb.DuckDBPyConnection | None = duckdb.connect(self.name)
+        configure_connection(self._keeper, memory_mb, spill_dir)
+
+    def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.close()  # the last connection: the database and its memory are freed
+            self._keeper = None
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
+
+    def __enter__(self) -> ExtractStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _schema(src: SourceConfig) -> str:
+    return q(f"extract_{src.name}")
+
+
+def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: SourceState,
+                   as_of: date, salt: str, store: str) -> Extract:
+    """Read what is new in a source and type/check it into its own schema of the store ``store``
+    (an :attr:`ExtractStore.name`). Touches nothing else, so sources extract concurrently;
+    ``scratch_dir`` only holds clean copies of messy files while they are read."""
     started = datetime.now(UTC).replace(tzinfo=None)
-    scratch_dir.mkdir(parents=True, exist_ok=True)
-    scratch = scratch_dir / f"{src.name}.duckdb"
-    scratch.unlink(missing_ok=True)
+    schema = _schema(src)
     sha: dict[str, str] = {}
     skipped, new_cursor, drift, read_warnings = 0, None, [], []
-    with stopping.interruptible(duckdb.connect(str(scratch))) as con:  # a stopped run interrupts it
-        configure_connection(con, memory_mb, scratch_dir / f"{src.name}.spill")
+    with stopping.interruptible(session(duckdb.connect(store))) as con:  # a stopped run interrupts it
+        con.execute(f"drop schema if exists memory.{schema} cascade")  # a retried task starts afresh
+        con.execute(f"create schema memory.{schema}")
+        con.execute(f"use memory.{schema}")
         known = {r[0] for r in con.execute("select name from pg_timezone_names()").fetchall()}
         if src.timezone not in known:
             raise SourceError(f"source {src.name!r}: unknown timezone {src.timezone!r}")
@@ -241,7 +279,7 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
             try:
                 source_cols, new_cursor = read_postgres(con, src, state.cursor)
             finally:
-                con.execute("detach database if exists _pgsrc")
+                con.execute(f"detach database if exists {pg_alias(src)}")
         else:
             files, sha, skipped, location = _new_files(src, data_dir, state)
             try:  # clean copies of messy files hold raw values: never left behind, even on failure
@@ -250,19 +288,15 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
             finally:
                 shutil.rmtree(scratch_dir / src.name, ignore_errors=True)
         if files:
-            # the table `typed` of this scratch file; raw PII (r_phone, r_email) stays in memory:
-            # only its hash reaches a file
+            # the table `typed`; raw PII (r_phone, r_email) never reaches it: only its hash does
             drift = stage_typed(con, src, source_cols, as_of, salt)
             n_src = con.execute("select count(*) from typed").fetchone()[0]  # type: ignore[index]
             con.execute("create table rejects as select * from _rejects")  # temp objects go with `con`
-        else:
-            n_src = 0
-    rejects = 0
-    if files:
-        with duckdb.connect(str(scratch), read_only=True) as con:
             rejects = con.execute("select count(*) from rejects").fetchone()[0]  # type: ignore[index]
+        else:
+            n_src = rejects = 0
     replaced_files = [f for f in files if f in state.paths] if not src.postgres else []
-    return Extract(src, scratch, started, location, files, sha, skipped, replaced_files, drift,
+    return Extract(src, schema, started, location, files, sha, skipped, replaced_files, drift,
                    new_cursor, n_src + rejects, read_warnings)
 
 
@@ -270,9 +304,9 @@ def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> 
     """Phase 2, one source at a time: write an extract into the raw layer and its ledgers."""
     src, contract = ex.source, CONTRACTS[ex.source.kind]
     replaced = 0
-    if ex.files:  # the caller has attached the extract as `_extract`
-        con.execute("create or replace temp view _typed as select * from _extract.typed")  # read in place
-        con.execute("create or replace temp view _rejects as select * from _extract.rejects")
+    if ex.files:  # read in place, from the store's memory
+        con.execute(f"create or replace temp view _typed as select * from memory.{ex.schema}.typed")
+        con.execute(f"create or replace temp view _rejects as select * from memory.{ex.schema}.rejects")
         replaced = _write(con, src, load_id, ex.replaced_files)
     (loaded,) = con.execute(
         f"select count(*) from raw.{contract.kind} where _load_id = ?", [load_id]
@@ -316,26 +350,27 @@ def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> 
     return result
 
 
-def merge_extracts(db_path: Path, extracts: list[Extract], run_id: str,
-                   memory_mb: int | None = None) -> list[LoadResult]:
-    """Write every extract into the warehouse, one transaction per source."""
+def merge_extracts(db_path: Path, extracts: list[Extract], run_id: str, store: str) -> list[LoadResult]:
+    """Write every extract of the store ``store`` into the warehouse ``db_path``, one transaction
+    per source; each extract's memory is freed once it is written."""
     results = []
-    with stopping.interruptible(duckdb.connect(str(db_path))) as con:
-        configure_connection(con, memory_mb, db_path.parent / "merge.spill")
-        create_raw_schema(con)
-        for ex in extracts:
-            if ex.files:  # DuckDB cannot attach/detach inside a transaction that used the database
-                con.execute(f"attach {lit(str(ex.scratch))} as _extract (read_only)")
-            con.execute("begin")
-            try:
-                results.append(merge_extract(con, ex, f"{run_id}:{ex.source.name}"))
-                con.execute("commit")
-            except Exception:
-                con.execute("rollback")
-                raise
-            finally:
-                con.execute("detach database if exists _extract")
-            ex.scratch.unlink(missing_ok=True)
+    with stopping.interruptible(session(duckdb.connect(store))) as con:
+        con.execute(f"attach {lit(str(db_path))} as _warehouse")
+        try:
+            con.execute("use _warehouse")
+            create_raw_schema(con)
+            for ex in extracts:
+                con.execute("begin")
+                try:
+                    results.append(merge_extract(con, ex, f"{run_id}:{ex.source.name}"))
+                    con.execute("commit")
+                except Exception:
+                    con.execute("rollback")
+                    raise
+                con.execute(f"drop schema if exists memory.{ex.schema} cascade")
+        finally:
+            con.execute("use memory")
+            con.execute("detach database if exists _warehouse")  # written and closed for the next step
     return results
 
 
@@ -354,7 +389,7 @@ def collect_extracts(futures: Iterable[Any]) -> list[Extract]:
 
 
 def ingest(db_path: Path, config: ProjectConfig, run_id: str, as_of: date, salt: str,
-           workers: int = 2, scratch_dir: Path | None = None) -> list[LoadResult]:
+           workers: int = 2, scratch_dir: Path | None = None, memory_mb: int | None = None) -> list[LoadResult]:
     """Extract every source concurrently, then merge them into ``db_path`` one by one.
 
     A source that cannot be loaded (missing file or column, unreachable database) is skipped; the
@@ -366,9 +401,11 @@ def ingest(db_path: Path, config: ProjectConfig, run_id: str, as_of: date, salt:
     state = read_state(db_path)
     scratch_dir = scratch_dir or db_path.parent / f".extract-{run_id}"
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(extract_source, src, config.data_dir, scratch_dir,
-                                   state.get(src.name, SourceState()), as_of, salt) for src in config.sources]
-        return merge_extracts(db_path, collect_extracts(futures), run_id)
+        with ExtractStore(run_id, scratch_dir / "spill", memory_mb) as store:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(extract_source, src, config.data_dir, scratch_dir,
+                                       state.get(src.name, SourceState()), as_of, salt, store.name)
+                           for src in config.sources]
+            return merge_extracts(db_path, collect_extracts(futures), run_id, store.name)
     finally:
         shutil.rmtree(scratch_dir, ignore_errors=True)

@@ -65,11 +65,11 @@ def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
       retry_condition_fn=_retry_io_only, cache_policy=NO_CACHE)
 @redacting
 def extract_source_task(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: SourceState,
-                        as_of: date, warehouse_root: Path, allow_generated_salt: bool,
-                        memory_mb: int | None = None) -> Extract:
-    """Read what is new in one source, then type, check and hash it into its own scratch file."""
+                        as_of: date, warehouse_root: Path, allow_generated_salt: bool, store: str) -> Extract:
+    """Read what is new in one source, then type, check and hash it into its own schema of the
+    run's extract store (in memory, shared with the other sources; see flows/ingest.py)."""
     salt = resolve_pii_salt(Settings(), warehouse_root, allow_generated_salt)  # never a task input
-    ex = extract_source(src, data_dir, scratch_dir, state, as_of, salt, memory_mb)
+    ex = extract_source(src, data_dir, scratch_dir, state, as_of, salt, store)
     get_run_logger().info("%s: %d rows read from %d new file(s)%s", src.name, ex.rows_read, len(ex.files),
                           f", {ex.files_skipped} unchanged file(s) skipped" if ex.files_skipped else "")
     return ex
@@ -77,11 +77,10 @@ def extract_source_task(src: SourceConfig, data_dir: Path, scratch_dir: Path, st
 
 @task(name="merge-sources", cache_policy=NO_CACHE)
 @redacting
-def merge_sources(candidate: Path, extracts: list[Extract], run_id: str,
-                  memory_mb: int | None = None) -> list[LoadResult]:
+def merge_sources(candidate: Path, extracts: list[Extract], run_id: str, store: str) -> list[LoadResult]:
     """Write the extracts into the candidate's raw layer, one transaction per source, and log each load."""
     log = get_run_logger()
-    results = merge_extracts(candidate, extracts, run_id, memory_mb)
+    results = merge_extracts(candidate, extracts, run_id, store)
     for r in results:
         secs = (r.finished_at - r.started_at).total_seconds()
         log.info(
@@ -96,8 +95,7 @@ def merge_sources(candidate: Path, extracts: list[Extract], run_id: str,
 
 
 def extract_sources(config: ProjectConfig, state_db: Path | None, run_dir: Path, as_of: date,
-                    warehouse_root: Path, allow_generated_salt: bool, memory_mb: int | None = None
-                    ) -> list[Extract]:
+                    warehouse_root: Path, allow_generated_salt: bool, store: str) -> list[Extract]:
     """Extract all sources concurrently as Prefect tasks; what is new is judged by the load ledgers
     of ``state_db`` (None: everything is new). A broken source is reported with every other broken
     source, and nothing is merged."""
@@ -105,7 +103,7 @@ def extract_sources(config: ProjectConfig, state_db: Path | None, run_dir: Path,
     scratch = run_dir / "extract"
     futures = [
         extract_source_task.submit(src, config.data_dir, scratch, state.get(src.name, SourceState()), as_of,
-                                   warehouse_root, allow_generated_salt, memory_mb)
+                                   warehouse_root, allow_generated_salt, store)
         for src in config.sources
     ]
     return collect_extracts(futures)

@@ -8,11 +8,13 @@ A file that lacks a required column fails the whole source with :class:`SourceEr
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -217,10 +219,82 @@ def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, path: str, scan: Pre
 JSONL_CHUNK_LINES = 50_000  # lines read one by one handed to DuckDB at once (plain blocks: ~8 MB)
 
 
+@dataclass
+class DirectJsonl:
+    """A JSON-lines file DuckDB read itself, every line a JSON document (see :func:`_jsonl_direct`)."""
+
+    scan: Prescan
+    keys: set[str]
+    non_objects: int  # lines that are valid JSON but not an object (quarantined as invalid_json)
+    first_rowid: int  # its lines are rows first_rowid .. first_rowid + lines - 1 of `_direct`
+
+
+def _jsonl_direct(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> dict[str, DirectJsonl]:
+    """Read the UTF-8 JSON-lines files that DuckDB's own parallel reader reads exactly as the
+    line-by-line reader would into the temp table ``_direct`` (``_file``, ``line``), in one pass
+    and with no check in Python; the files left out go to the line-by-line reader.
+
+    A file qualifies when DuckDB parses every line as one JSON document (a malformed line, bytes
+    that are not UTF-8, a byte-order mark or a line over 16 MB make it fail), no line holds DEL
+    (the one control character JSON allows unescaped), none is over ``max_line_bytes``, and the
+    documents' bytes plus one line break after each are the file's size: then nothing was skipped
+    (blank lines) or trimmed (surrounding blanks, carriage returns), and the k-th document read is
+    the file's k-th line. The table keeps the reading order, so line k of a file is row
+    ``first_rowid + k - 1``. A line that parsed is an object exactly when it starts with ``{``.
+    """
+    sizes = {f: os.path.getsize(f) for f in files
+             if codecs.lookup(src.encoding).name == "utf-8" and not f.endswith(".gz")}
+    sizes = {f: n for f, n in sizes.items() if n}
+    con.execute("create or replace temp table _direct (_file varchar, line varchar)")
+    if not sizes:
+        return {}
+
+    def load(batch: list[str]) -> None:
+        con.execute("insert into _direct select filename, json::varchar from read_json_objects("
+                    f"[{', '.join(lit(f) for f in batch)}], format = 'newline_delimited', filename = true)")
+
+    try:
+        load(list(sizes))
+    except duckdb.Error:  # a line DuckDB cannot parse: find the files it can read on their own
+        for f in sizes:
+            try:
+                load([f])
+            except duckdb.Error:
+                pass  # the line-by-line reader sets the line aside
+    stats: dict[str, list] = {}
+    for f, keys, n, content, longest, dels, non_objects, first, last in con.execute(
+        """select _file, json_keys(line), count(*), sum(strlen(line)), max(strlen(line)),
+               count(*) filter (where contains(line, chr(127))),
+               count(*) filter (where not starts_with(line, '{')), min(rowid), max(rowid)
+        from _direct group by all""").fetchall():
+        st = stats.setdefault(f, [set(), 0, 0, 0, 0, 0, first, last])
+        st[0].update(keys)
+        for i, v in enumerate((n, content, longest, dels, non_objects), start=1):
+            st[i] = max(st[i], v) if i == 3 else st[i] + v
+        st[6], st[7] = min(st[6], first), max(st[7], last)
+    direct = {}
+    for f, (keys, n, content, longest, dels, non_objects, first, last) in stats.items():
+        with open(f, "rb") as fh:
+            fh.seek(sizes[f] - 1)
+            ends_with_newline = fh.read(1) == b"\n"
+        breaks = n - (0 if ends_with_newline else 1)
+        if (content + breaks == sizes[f] and longest + 1 <= src.max_line_bytes and not dels
+                and last - first + 1 == n):
+            direct[f] = DirectJsonl(Prescan(f, sizes[f], n, None, None, None, lf_lines=breaks),
+                                    keys, non_objects, first)
+    left_out = [f for f in stats if f not in direct]
+    if left_out:
+        con.execute(f"delete from _direct where _file in ({', '.join(lit(f) for f in left_out)})")
+    return direct
+
+
 def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig, scratch: Path
                 ) -> tuple[set[str], list[str]]:
-    """Read JSON-lines files line by line (exact line numbers); invalid JSON is rejected. Each line
-    is checked as it is read (oversized lines, bad bytes and control characters are set aside) and
+    """Read JSON-lines files with exact line numbers; invalid JSON is rejected.
+
+    Files DuckDB can read whole (:func:`_jsonl_direct`: the usual clean export) are read by it in
+    one parallel pass, with no check in Python. Any other file is read line by line: each line is
+    checked as it is read (oversized lines, bad bytes and control characters are set aside) and
     handed to DuckDB in chunks, so memory holds one chunk whatever the file's size."""
     import numpy as np
     import pyarrow as pa
@@ -250,8 +324,13 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
             numbers.clear()
             texts.clear()
 
-    scans = {}
+    scans: dict[str, Prescan] = {}
+    direct = _jsonl_direct(con, files, src)
     for f in files:
+        if f in direct:
+            scans[f] = direct[f].scan
+            continue
+
         def keep(n: int, text: str, f: str = f) -> None:  # a line read on its own
             numbers.append(n)
             texts.append(text)
@@ -269,14 +348,22 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
         except duckdb.Error as exc:
             raise SourceError(f"source {src.name!r}: file {f} cannot be read as JSON lines: "
                               f"{redact(str(exc).splitlines()[0])[:300]}") from None
+
+    def direct_rows(f: str) -> str:  # the file's lines, numbered by their reading order
+        first, n = direct[f].first_rowid, direct[f].scan.lines
+        return f"(select line, rowid - {first - 1} as _line from _direct where rowid between {first} and {first + n - 1})"
+
     con.execute(
         f"""create or replace temp table _rejects as
         select _file, _line, 'invalid_json' as reason, 'line is not a JSON object' as detail,
                {mask_text_sql('line')} as record
         from _lines where not _ok"""
+        + "".join(f" union all select {lit(f)}, _line, 'invalid_json', 'line is not a JSON object', "
+                  f"{mask_text_sql('line')} from {direct_rows(f)} where not starts_with(line, '{{')"
+                  for f, d in direct.items() if d.non_objects)
         + "".join(f" union all {sql}" for sc in scans.values() if (sql := _removed_sql(sc)))
     )
-    keys_by_file: dict[str, set[str]] = {}
+    keys_by_file: dict[str, set[str]] = {f: d.keys for f, d in direct.items() if d.keys}
     for f, key in con.execute(
         "select distinct _file, unnest(json_keys(line)) from _lines where _ok"
     ).fetchall():
@@ -287,13 +374,17 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceCon
     # every key's value as text (JSON null -> NULL) from one parse of the line
     paths = "[" + ", ".join(lit("$." + json.dumps(k)) for k in all_keys) + "]"
     extracts = ", ".join(f"_v[{i}] as {q(k)}" for i, k in enumerate(all_keys, start=1))
+    values = f"json_extract_string(line, {paths}) as _v, " if all_keys else ""
     # a view: typing reads each line's values straight from its one parse, and no second copy of
     # the file's values is kept (_lines is freed with the connection, after typing)
+    parts = [f"select {values}_file, _line, _rownum from _lines where _ok"] + [
+        f"select {values}{lit(f)} as _file, _line, {file_order[f]} * 4294967296 + _line as _rownum "
+        f"from {direct_rows(f)}" + (" where starts_with(line, '{')" if d.non_objects else "")
+        for f, d in direct.items()]
     con.execute(
         f"""create or replace temp view _src as
         select {extracts + ',' if extracts else ''} _file, _line, _rownum
-        from (select {f'json_extract_string(line, {paths}) as _v, ' if all_keys else ''}_file, _line, _rownum
-              from _lines where _ok)"""
+        from ({" union all ".join(parts)})"""
     )
     return set(all_keys), _file_warnings(scans, src)
 
@@ -423,6 +514,12 @@ def resolve_dsn(src: SourceConfig) -> str:
                           f"loaded ({type(exc).__name__})") from None
 
 
+def pg_alias(src: SourceConfig) -> str:
+    """The catalog a source's PostgreSQL database is attached as (one per source: extracts share a
+    DuckDB instance, whose attached catalogs every connection sees)."""
+    return q(f"_pgsrc_{src.name}")
+
+
 def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig, last: tuple[str, str] | None = None,
                   attempts: int = 4, backoff_seconds: float = 1.0) -> tuple[set[str], tuple[str, str] | None]:
     """Pull new and changed rows of a PostgreSQL table or query into ``_src``.
@@ -439,7 +536,7 @@ def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig, last: tuple
     load_extension(con, "postgres_scanner")
     for attempt in range(1, attempts + 1):
         try:
-            con.execute(f"attach {lit(dsn)} as _pgsrc (type postgres, read_only)")
+            con.execute(f"attach {lit(dsn)} as {pg_alias(src)} (type postgres, read_only)")
             break
         except duckdb.Error as exc:
             if attempt == attempts:
@@ -450,9 +547,9 @@ def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig, last: tuple
             time.sleep(backoff_seconds * 2 ** (attempt - 1))
     try:  # noqa: SIM105 - the except below masks the DSN
         if pg.table:
-            relation = "_pgsrc." + ".".join(q(p) for p in pg.table.split("."))
+            relation = pg_alias(src) + "." + ".".join(q(p) for p in pg.table.split("."))
         else:
-            relation = f"postgres_query('_pgsrc', {lit(str(pg.query))})"
+            relation = f"postgres_query({lit(f'_pgsrc_{src.name}')}, {lit(str(pg.query))})"
         where = ""
         if pg.cursor and last:
             ctype, cvalue = last
@@ -480,7 +577,7 @@ def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig, last: tuple
     except duckdb.Error as exc:
         raise SourceError(f"source {src.name!r}: reading {src.location} failed: "
                           f"{_mask_dsn(str(exc), dsn)[:400]}") from None
-    # the caller detaches `_pgsrc` after its transaction ends (DuckDB cannot detach inside it)
+    # the caller detaches `pg_alias(src)` after its transaction ends (DuckDB cannot detach inside it)
 
 
 READERS = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet, "xlsx": _read_xlsx}

@@ -27,6 +27,7 @@ from flows import fingerprint, stopping
 from flows.churn_scoring import DBT_MODEL_INPUTS, create_ml_schema
 from flows.config import load_config
 from flows.dbt_runner import forget_parse
+from flows.ingest import ExtractStore
 from flows.memwatch import MemoryWatch
 from flows.pipeline_tasks import (
     dbt_build,
@@ -49,7 +50,7 @@ from flows.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
 
-EXTRACT_WORKERS = 3  # sources extracted at once; they share Settings.ingest_memory_mb
+EXTRACT_WORKERS = 3  # sources extracted at once; they share one DuckDB instance and its memory cap
 
 
 def activity_exclusions(candidate: Path, min_qualifying_amount: float) -> dict[str, int]:
@@ -160,7 +161,7 @@ def retention_pipeline(
             peak_mb[name] = max(peak_mb.get(name, 0.0), watch.since_mark())
         stopping.check()
     # SIGINT/SIGTERM stop the run: tasks end, nothing is published, the lock is released
-    with stopping.stop_on_signals(log), wh.lock(), watch:
+    with stopping.stop_on_signals(log), wh.lock(), watch, contextlib.ExitStack() as run_scope:
         aligned = align_parquet_with_published(wh)  # before clearing: it may keep a dead run's folder
         if aligned:
             log.warning("parquet/current pointed at an older version than liucun.duckdb (a run died "
@@ -174,9 +175,11 @@ def retention_pipeline(
         dbt_vars = {"business_timezone": config.business_timezone,
                     "min_qualifying_amount": config.min_qualifying_amount}  # the as-of date: see dbt_build
         inputs = fingerprint.inputs(config, as_of, dbt_vars, settings.dbt_project_dir)
+        # the extracts wait in memory (one cap for all: LIUCUN_INGEST_MEMORY_MB) until the merge
+        store = run_scope.enter_context(ExtractStore(run_id, run_dir / "extract.spill", settings.ingest_memory_mb))
         with step("ingest"):
             extracts = extract_sources(config, state_db, run_dir, as_of, wh.root, allow_generated_salt,
-                                       memory_mb=settings.ingest_memory_mb // EXTRACT_WORKERS)
+                                       store.name)
         # nothing new and nothing else changed: the current publication is what this run would
         # publish. A run that also publishes to PostgreSQL always runs in full, so a PostgreSQL
         # target that missed a publication catches up.
@@ -190,7 +193,8 @@ def retention_pipeline(
         reports = wh.report_dir(run_id)
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate, as_of)
         with step("ingest"):
-            loads = merge_sources(candidate, extracts, run_id, settings.ingest_memory_mb)
+            loads = merge_sources(candidate, extracts, run_id, store.name)
+        store.close()  # its memory goes back before dbt runs
         # daily builds: the identity models absorb this run's loads instead of recomputing
         rebuild = fingerprint.models_rebuild_reason(full_refresh, fingerprint.last_build(wh.state), inputs,
                                                    loads, candidate)
