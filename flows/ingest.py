@@ -27,7 +27,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -254,6 +255,14 @@ class ExtractStore:
         self.close()
 
 
+@contextmanager
+def _removed_after(folder: Path) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _schema(src: SourceConfig) -> str:
     return q(f"extract_{src.name}")
 
@@ -267,7 +276,9 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
     schema = _schema(src)
     sha: dict[str, str] = {}
     skipped, new_cursor, drift, read_warnings = 0, None, [], []
-    with stopping.interruptible(session(duckdb.connect(store))) as con:  # a stopped run interrupts it
+    # clean copies of messy files hold raw values: read while the rows are typed, then removed,
+    # even on failure
+    with stopping.interruptible(session(duckdb.connect(store))) as con, _removed_after(scratch_dir / src.name):
         con.execute(f"drop schema if exists memory.{schema} cascade")  # a retried task starts afresh
         con.execute(f"create schema memory.{schema}")
         con.execute(f"use memory.{schema}")
@@ -282,15 +293,13 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
                 con.execute(f"detach database if exists {pg_alias(src)}")
         else:
             files, sha, skipped, location = _new_files(src, data_dir, state)
-            try:  # clean copies of messy files hold raw values: never left behind, even on failure
-                source_cols, read_warnings = (READERS[src.format](con, files, src, scratch_dir / src.name)
-                                              if files else (set(), []))
-            finally:
-                shutil.rmtree(scratch_dir / src.name, ignore_errors=True)
+            source_cols, read_warnings = (READERS[src.format](con, files, src, scratch_dir / src.name)
+                                          if files else (set(), []))
         if files:
             # the table `typed`; raw PII (r_phone, r_email) never reaches it: only its hash does
             drift = stage_typed(con, src, source_cols, as_of, salt)
             n_src = con.execute("select count(*) from typed").fetchone()[0]  # type: ignore[index]
+            _check_second_reading(con, src)
             con.execute("create table rejects as select * from _rejects")  # temp objects go with `con`
             rejects = con.execute("select count(*) from rejects").fetchone()[0]  # type: ignore[index]
         else:
@@ -298,6 +307,21 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
     replaced_files = [f for f in files if f in state.paths] if not src.postgres else []
     return Extract(src, schema, started, location, files, sha, skipped, replaced_files, drift,
                    new_cursor, n_src + rejects, read_warnings)
+
+
+def _check_second_reading(con: duckdb.DuckDBPyConnection, src: SourceConfig) -> None:
+    """A reader that counted each file's rows in a first pass (``_expected_rows``) and let typing
+    read them again: the second reading gave the same number of rows from every file, or the line
+    numbers taken from the first would be wrong."""
+    if not con.execute("select 1 from duckdb_tables() where temporary and table_name = '_expected_rows'").fetchone():
+        return
+    differ = con.execute(
+        """select e._file, e.rows, count(t._file) from _expected_rows e left join typed t using (_file)
+        group by all having e.rows <> count(t._file)""").fetchall()
+    if differ:
+        f, expected, got = differ[0]
+        raise SourceError(f"source {src.name!r}: file {f} gave {got} rows when typed but {expected} when first "
+                          "read. This is a bug in liucun; please report it.")
 
 
 def merge_extract(con: duckdb.DuckDBPyConnection, ex: Extract, load_id: str) -> LoadResult:

@@ -122,27 +122,34 @@ def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfi
     for f, s in readable.items():
         headers[f] = (s.header or []) if src.header else [f"column{k}" for k in range(1, (s.first_fields or 0) + 1)]
     _require_columns(src, {f: set(h) for f, h in headers.items()})
-    parts, rejects = [], []
+    parts, rejects, accepted_rows = [], [], {}
+    file_order = {f: i for i, f in enumerate(sorted(readable))}  # the order `order by _file` gives
     for i, (f, s) in enumerate(readable.items()):
         delim = "\t" if src.delimiter == "whitespace" else (s.delimiter or ",")
         quote = lit(src.quote) if src.quote else "''"
-        try:
-            # One scan per file: DuckDB keeps rejects only without union_by_name.
-            con.execute(
-                f"""create or replace temp table _part{i} as
-                select *, {lit(f)} as _file, row_number() over () as _rn
-                from read_csv({lit(s.read_path)}, all_varchar = true, header = {str(src.header).lower()},
+        scan = (f"""read_csv({lit(s.read_path)}, all_varchar = true, header = {str(src.header).lower()},
                               delim = {lit(delim)}, quote = {quote}, escape = {quote}, auto_detect = false,
                               new_line = {lit(_NEWLINE_ESCAPES[s.newline])},
                               columns = {{{", ".join(f"{lit(h)}: 'VARCHAR'" for h in _dedupe(headers[f]))}}},
-                              max_line_size = 2000000, strict_mode = true, store_rejects = true,
-                              rejects_table = '_rej_err{i}', rejects_scan = '_rej_scan{i}')"""
-            )
+                              max_line_size = 2000000, strict_mode = true""")
+        try:
+            # A first pass keeps the lines DuckDB rejects and counts the rows it accepts (DuckDB keeps
+            # rejects only without union_by_name); the rows themselves are read again, as they are
+            # typed, by the view `_part{i}`: raw values (phones, emails) are never stored in a table.
+            # (fetchall: the rejects are stored when the query completes, which fetchone leaves open)
+            ((accepted,),) = con.execute(
+                f"select count(*) from {scan}, store_rejects = true, "
+                f"rejects_table = '_rej_err{i}', rejects_scan = '_rej_scan{i}')").fetchall()
+            con.execute(f"drop table if exists _rej_scan{i}")
+            accepted_rows[f] = accepted
+            con.execute(f"create or replace temp view _part{i} as select *, {lit(f)} as _file, "
+                        f"row_number() over () as _rn from {scan}, ignore_errors = true)")
         except duckdb.Error as exc:
             raise SourceError(f"source {src.name!r}: file {f} cannot be read as CSV: "
                               f"{redact(str(exc).splitlines()[0])[:300]}. Check files.delimiter, quote and "
                               "encoding for this source") from None
-        parts.append(_with_csv_lines(con, i, f, s, bool(src.header)))
+        parts.append(f"select * exclude (_rn), {file_order[f]} * 4294967296 + _rn as _rownum "
+                     f"from ({_with_csv_lines(con, i, s, bool(src.header), accepted)})")
         line = "m.orig" if s.clean_path else "e.line"
         join = f"join {_line_map_sql(s)} m on m.rl = e.line" if s.clean_path else ""
         rejects.append(
@@ -154,21 +161,17 @@ def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfi
             from _rej_err{i} e {join} group by {line}"""
         )
     rejects += [sql for s in scans.values() if (sql := _removed_sql(s))]
-    if parts:
-        con.execute(
-            "create or replace temp table _src as select * exclude (_rn), "
-            "row_number() over (order by _file, _rn) as _rownum from ("
-            + " union all by name ".join(parts) + ")"
-        )
+    if parts:  # a view: the files are read as the rows are typed (rows in file order, then line)
+        con.execute("create or replace temp view _src as " + " union all by name ".join(parts))
+        # what each file's second reading must give (checked once the rows are typed)
+        con.execute("create or replace temp table _expected_rows as select * from (values "
+                    + ", ".join(f"({lit(f)}, {n})" for f, n in accepted_rows.items()) + ") v(_file, rows)")
     else:
         _empty_src(con, set().union(*headers.values()) if headers else set())
     if rejects:
         con.execute("create or replace temp table _rejects as " + " union all ".join(rejects))
     else:
         _no_rejects(con)
-    for i in range(len(readable)):
-        con.execute(f"drop table if exists _part{i}; drop table if exists _rej_err{i}; "
-                    f"drop table if exists _rej_scan{i}")
     return set().union(*headers.values()) if headers else set(), _file_warnings(scans, src)
 
 
@@ -193,7 +196,7 @@ def _empty_src(con: duckdb.DuckDBPyConnection, cols: set[str]) -> None:
                 "null::bigint as _line, null::bigint as _rownum where false")
 
 
-def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, path: str, scan: Prescan, header: bool) -> str:
+def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, scan: Prescan, header: bool, accepted: int) -> str:
     """SQL selecting _part{i} with each row's physical line number in the original file.
 
     DuckDB keeps the order of accepted rows and reports rejected lines, so the k-th accepted row is
@@ -202,12 +205,14 @@ def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, path: str, scan: Pre
     stays NULL and the quarantine falls back to the record key. Lines of a clean copy map back to
     the original through the prescan's removed lines.
     """
-    accepted = con.execute(f"select count(*) from _part{i}").fetchone()[0]  # type: ignore[index]
+
     rejected = con.execute(f"select count(distinct line) from _rej_err{i}").fetchone()[0]  # type: ignore[index]
     lines_read = scan.lines - len(scan.removed)
     first = 2 if header else 1
     if scan.multiline_records or lines_read != accepted + rejected + first - 1:
         return f"select *, null::bigint as _line from _part{i}"
+    if not rejected and not scan.clean_path:  # every line after the header is a row, in order
+        return f"select *, _rn + {first - 1} as _line from _part{i}"
     orig = "m.orig" if scan.clean_path else "l.line"
     join = f"join {_line_map_sql(scan)} m on m.rl = l.line" if scan.clean_path else ""
     return f"""select p.*, {orig} as _line from _part{i} p join (
@@ -402,14 +407,16 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceC
         cols_by_file[f] = {n for (n,) in names}
     _require_columns(src, cols_by_file)
     all_cols = sorted(set().union(*cols_by_file.values()))
-    casts = ", ".join(f"{q(c)}::varchar as {q(c)}" for c in all_cols)
-    con.execute(
-        f"""create or replace temp table _src as
-        select {casts}, filename as _file, file_row_number + 1 as _line,
-               row_number() over () as _rownum
-        from read_parquet({file_list}, filename = true, file_row_number = true,
-                          union_by_name = true)"""
-    )
+    # a view: the files are read as the rows are typed, and raw values are never stored in a table
+    parts = [
+        f"""select {", ".join(f"{q(c)}::varchar as {q(c)}" for c in sorted(cols_by_file[f]))},
+                   {lit(f)} as _file, file_row_number + 1 as _line, {i} * 4294967296 + file_row_number + 1 as _rownum
+            from read_parquet({lit(f)}, file_row_number = true)"""
+        for i, f in enumerate(files)]
+    con.execute("create or replace temp view _src as "
+                + (" union all by name ".join(parts) if all_cols else
+                   f"select filename as _file, file_row_number + 1 as _line, file_row_number + 1 as _rownum "
+                   f"from read_parquet({file_list}, filename = true, file_row_number = true)"))
     con.execute(
         "create or replace temp table _rejects as select null::varchar as _file, "
         "null::bigint as _line, null::varchar as reason, null::varchar as detail, "
