@@ -41,6 +41,7 @@ from flows.config import ProjectConfig, SourceConfig
 from flows.contracts import CONTRACTS
 from flows.pii import mask_text_sql
 from flows.readers import READERS, SourceError, lit, pg_alias, q, read_postgres
+from flows.settings import default_ingest_memory_mb
 from flows.typing_checks import stage_typed
 
 META_COLUMNS = "_source varchar, _load_id varchar, _file varchar, _line bigint, _extra json"
@@ -215,7 +216,7 @@ def configure_connection(con: duckdb.DuckDBPyConnection, memory_mb: int | None, 
     """An ingest database: UTC, no progress bars (DuckDB would draw them in the user's terminal),
     and a memory cap past which DuckDB spills to ``spill_dir`` (removed with the run)."""
     session(con)
-    con.execute(f"set memory_limit = '{int(memory_mb or 6144)}MB'")
+    con.execute(f"set memory_limit = '{int(memory_mb or default_ingest_memory_mb())}MB'")
     con.execute(f"set temp_directory = {lit(str(spill_dir))}")
 
 

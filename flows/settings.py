@@ -14,14 +14,14 @@ PREFECT_SALT_SECRET_BLOCK = "liucun-pii-salt"
 
 
 def default_ingest_memory_mb() -> int:
-    """18 GB (6 GB for each of the three extracts running at once), or three quarters of this
-    machine's memory when that is less: three DuckDB connections at DuckDB's own default (80 % of
-    the memory each) could together ask for more than the machine has."""
+    """2 GB, or a quarter of this machine's memory when that is less. Ingest's one DuckDB instance
+    (the extracts running at once and the merge) spills to the run's folder beyond it, so ingest's
+    memory stays near this cap whatever the size of the data; more makes large loads spill less."""
     try:
         machine_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
     except (ValueError, OSError, AttributeError):  # not a POSIX system: the fixed default
-        return 18432
-    return min(18432, machine_mb * 3 // 4)
+        return 2048
+    return min(2048, machine_mb // 4)
 
 
 class Settings(BaseSettings):

@@ -1,9 +1,9 @@
 """Typing and contract checks: turn a source's varchar rows (``_src``) into typed, checked rows.
 
-``stage_typed`` builds the table ``typed`` (in the extract's scratch file): for every contract column
-the typed value (``t_<col>``; PII hashed), the trimmed source text (``r_<col>``, kept only where the
-quarantine may show it, and never for PII), the first failed check as ``_reason``, and ``_dup`` for
-rows that lose a primary-key tie within the load.
+``stage_typed`` builds the table ``typed`` (in the extract's schema of the run's in-memory store):
+for every contract column the typed value (``t_<col>``; PII hashed), the trimmed source text
+(``r_<col>``, kept only where the quarantine may show it, and never for PII), the first failed
+check as ``_reason``, and ``_dup`` for rows that lose a primary-key tie within the load.
 """
 
 from __future__ import annotations
