@@ -142,6 +142,69 @@ def _lines_or_blocks(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) ->
                 yield from io.BytesIO(block)
 
 
+@dataclass
+class PlainBlock:
+    """Lines of a CSV file that need no second look, counted, not split (see :func:`_csv_lines_or_blocks`)."""
+
+    block: bytes
+    lines: int
+    ends_with_newline: bool
+
+
+def _csv_plain(block: bytes, quote: bytes, max_line_bytes: int) -> int | None:
+    """The number of lines of a UTF-8 CSV block when none needs a second look: no control byte or
+    carriage return, valid UTF-8, no line over the limit, and an even number of quotes on every
+    line (so none opens or closes a record spanning lines). None otherwise."""
+    import numpy as np
+
+    if any(b in block for b in _BLOCK_NEEDS_LINES):
+        return None
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    data = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(data == 10)  # the last line of the file may have no line break
+    bounds = np.append(ends, len(block) - 1) if not block.endswith(b"\n") else ends
+    lengths = np.diff(bounds, prepend=-1)  # bytes of each line with its line break
+    if len(lengths) and int(lengths.max()) > max_line_bytes:
+        return None
+    if quote and quote in block:
+        quotes = np.flatnonzero(data == quote[0])
+        per_line = np.diff(np.searchsorted(quotes, bounds, side="right"), prepend=0)
+        if np.any(per_line % 2):
+            return None
+    return len(bounds)
+
+
+def _csv_lines_or_blocks(path: str, quote: str | None, max_line_bytes: int) -> Iterator[bytes | PlainBlock]:
+    """A UTF-8 CSV file: its first line (the header, or the first record) alone, then blocks of
+    about 8 MB ending on a line break, each a :class:`PlainBlock` when :func:`_csv_plain` finds no
+    line in it to look at, else its physical lines one by one (bytes)."""
+    qb = (quote or "").encode("utf-8")
+    with open_binary(path) as fh:
+        first = fh.readline()
+        if not first:
+            return
+        yield first
+        carry = b""
+        while True:
+            chunk = fh.read(BLOCK_BYTES)
+            block = carry + chunk
+            if not block:
+                return
+            cut = block.rfind(b"\n") + 1 if chunk else len(block)
+            if cut == 0:  # no line break in 8 MB: one long line; keep reading
+                carry = block
+                continue
+            block, carry = block[:cut], block[cut:]
+            lines = _csv_plain(block, qb, max_line_bytes)
+            if lines is not None:
+                yield PlainBlock(block, lines, block.endswith(b"\n"))
+            else:
+                yield from io.BytesIO(block)
+
+
 def _decoded(line: bytes, encoding: str, first: bool) -> tuple[str | None, bool]:
     """(text without the line break, was a BOM stripped); text None when it does not decode."""
     body = line.rstrip(b"\n").rstrip(b"\r")
@@ -269,18 +332,7 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
         elif fmt == "csv" and q and text.count(q) % 2 == 1:
             pending.append((n, text))
 
-    n = 0
-    blocks = on_block is not None and on_line is not None and fmt == "jsonl" and utf8
-    for raw in (_lines_or_blocks(path, max_line_bytes) if blocks
-                else _physical_lines(path, "utf-8" if utf8 else encoding)):
-        if isinstance(raw, list):  # a whole block that passed the block check
-            stopping.check()
-            texts, ends_with_newline = raw[0], raw[1]
-            scan.lf_lines += len(texts) - (0 if ends_with_newline else 1)
-            on_block(n + 1, texts)  # type: ignore[misc]
-            n += len(texts)
-            continue
-        n += 1
+    def one_line(raw: bytes, n: int) -> None:  # a physical line read on its own
         if n % 65536 == 0:
             stopping.check()
         if raw.endswith(b"\r\n"):
@@ -289,7 +341,7 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
             scan.lf_lines += 1
         text = check_line(raw, n, encoding, utf8, max_line_bytes, remove, scan)
         if text is None:
-            continue
+            return
         if n == 1 and fmt == "csv":
             if scan.delimiter is None:
                 scan.delimiter = sniff_delimiter(text, expect_columns if header else ())
@@ -300,6 +352,36 @@ def prescan(path: str, *, fmt: str, encoding: str, scratch: Path, delimiter: str
         if on_line is not None:
             on_line(n, text)
         add(n, text)
+
+    n = 0
+    blocks = on_block is not None and on_line is not None and fmt == "jsonl" and utf8
+    csv_blocks = fmt == "csv" and utf8 and not whitespace and on_line is None
+    if blocks:
+        source: Iterator[bytes | list | PlainBlock] = _lines_or_blocks(path, max_line_bytes)
+    elif csv_blocks:
+        source = _csv_lines_or_blocks(path, quote, max_line_bytes)
+    else:
+        source = _physical_lines(path, "utf-8" if utf8 else encoding)
+    for item in source:
+        if isinstance(item, list):  # a whole block that passed the block check
+            stopping.check()
+            texts, ends_with_newline = item[0], item[1]
+            scan.lf_lines += len(texts) - (0 if ends_with_newline else 1)
+            on_block(n + 1, texts)  # type: ignore[misc]
+            n += len(texts)
+            continue
+        if isinstance(item, PlainBlock):
+            stopping.check()
+            if not pending:  # lines with balanced quotes and no open record: nothing to do
+                scan.lf_lines += item.lines - (0 if item.ends_with_newline else 1)
+                n += item.lines
+                continue
+            lines: Iterator[bytes] = io.BytesIO(item.block)  # an open record may close in it
+        else:
+            lines = iter((item,))
+        for raw in lines:
+            n += 1
+            one_line(raw, n)
     scan.lines = n
     while pending:
         close_pending(True)
