@@ -102,21 +102,29 @@ BLOCK_BYTES = 8 << 20
 _BLOCK_NEEDS_LINES = tuple(bytes([b]) for b in (*range(0x00, 0x09), *range(0x0b, 0x20), 0x7f))
 
 
+def _blocks(fh) -> Iterator[bytes]:  # noqa: ANN001 - a binary file object
+    """The rest of an open file in blocks of about 8 MB, each ending on a line break (the last
+    block may end without one)."""
+    carry = b""
+    while True:
+        chunk = fh.read(BLOCK_BYTES)
+        block = carry + chunk
+        if not block:
+            return
+        cut = block.rfind(b"\n") + 1 if chunk else len(block)
+        if cut == 0:  # no line break in 8 MB: one long line; keep reading
+            carry = block
+            continue
+        block, carry = block[:cut], block[cut:]
+        yield block
+
+
 def _lines_or_blocks(path: str, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[bytes | list]:
     """A UTF-8 file in blocks that end on a line break: ``[texts, ends_with_newline]`` for a block
     whose every line is plainly fine, else the block's physical lines one by one (bytes)."""
     with open_binary(path) as fh:
-        carry, first = b"", True
-        while True:
-            chunk = fh.read(BLOCK_BYTES)
-            block = carry + chunk
-            if not block:
-                return
-            cut = block.rfind(b"\n") + 1 if chunk else len(block)
-            if cut == 0:  # no line break in 8 MB: one long line; keep reading
-                carry = block
-                continue
-            block, carry = block[:cut], block[cut:]
+        first = True
+        for block in _blocks(fh):
             plain = (not (first and block.startswith(codecs.BOM_UTF8))
                      and not any(b in block for b in _BLOCK_NEEDS_LINES))
             first = False
@@ -187,17 +195,7 @@ def _csv_lines_or_blocks(path: str, quote: str | None, max_line_bytes: int) -> I
         if not first:
             return
         yield first
-        carry = b""
-        while True:
-            chunk = fh.read(BLOCK_BYTES)
-            block = carry + chunk
-            if not block:
-                return
-            cut = block.rfind(b"\n") + 1 if chunk else len(block)
-            if cut == 0:  # no line break in 8 MB: one long line; keep reading
-                carry = block
-                continue
-            block, carry = block[:cut], block[cut:]
+        for block in _blocks(fh):
             lines = _csv_plain(block, qb, max_line_bytes)
             if lines is not None:
                 yield PlainBlock(block, lines, block.endswith(b"\n"))
