@@ -14,14 +14,15 @@ PREFECT_SALT_SECRET_BLOCK = "liucun-pii-salt"
 
 
 def default_ingest_memory_mb() -> int:
-    """2 GB, or a quarter of this machine's memory when that is less. Ingest's one DuckDB instance
+    """1.5 GB, or a quarter of this machine's memory when that is less. Ingest's one DuckDB instance
     (the extracts running at once and the merge) spills to the run's folder beyond it, so ingest's
-    memory stays near this cap whatever the size of the data; more makes large loads spill less."""
+    memory stays near this cap (plus the Python process's own, about 1 GB in a flow run) whatever
+    the size of the data; more makes large loads spill less."""
     try:
         machine_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
     except (ValueError, OSError, AttributeError):  # not a POSIX system: the fixed default
-        return 2048
-    return min(2048, machine_mb // 4)
+        return 1536
+    return min(1536, machine_mb // 4)
 
 
 class Settings(BaseSettings):

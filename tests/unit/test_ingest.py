@@ -217,9 +217,9 @@ def test_excel_workbooks_load_with_their_rows_accounted(tmp_path: Path):
             ("C1", datetime(2024, 1, 1, 0, 0))]
 
 
-@pytest.mark.parametrize(("machine_gib", "cap_mb"), [(2, 512), (4, 1024), (8, 2048), (64, 2048)])
+@pytest.mark.parametrize(("machine_gib", "cap_mb"), [(2, 512), (4, 1024), (8, 1536), (64, 1536)])
 def test_the_default_ingest_memory_cap_fits_the_machine(monkeypatch, machine_gib: int, cap_mb: int):
-    """Ingest's DuckDB takes 2 GB by default, and at most a quarter of a smaller machine's memory
+    """Ingest's DuckDB takes 1.5 GB by default, and at most a quarter of a smaller machine's memory
     (this machine's size stands in for others'); LIUCUN_INGEST_MEMORY_MB always wins."""
     import os
 
