@@ -236,7 +236,8 @@ class DirectJsonl:
 
 def _jsonl_direct(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig) -> dict[str, DirectJsonl]:
     """Read the UTF-8 JSON-lines files that DuckDB's own parallel reader reads exactly as the
-    line-by-line reader would into the temp table ``_direct`` (``_file``, ``line``), in one pass
+    line-by-line reader would into the temp table ``_direct`` (``line``; ``_file``, the file's
+    position among them, which costs less memory than its name on every row), in one pass
     and with no check in Python; the files left out go to the line-by-line reader.
 
     A file qualifies when DuckDB parses every line as one JSON document (a malformed line, bytes
@@ -250,16 +251,18 @@ def _jsonl_direct(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceC
     sizes = {f: os.path.getsize(f) for f in files
              if codecs.lookup(src.encoding).name == "utf-8" and not f.endswith(".gz")}
     sizes = {f: n for f, n in sizes.items() if n}
-    con.execute("create or replace temp table _direct (_file varchar, line varchar)")
+    con.execute("create or replace temp table _direct (_file integer, line varchar)")  # _file: index in `names`
     if not sizes:
         return {}
+    names = list(sizes)
 
     def load(batch: list[str]) -> None:
-        con.execute("insert into _direct select filename, json::varchar from read_json_objects("
-                    f"[{', '.join(lit(f) for f in batch)}], format = 'newline_delimited', filename = true)")
+        listed = f"[{', '.join(lit(f) for f in batch)}]"
+        con.execute(f"insert into _direct select list_position({listed}, filename) - 1 + {names.index(batch[0])}, "
+                    f"json::varchar from read_json_objects({listed}, format = 'newline_delimited', filename = true)")
 
     try:
-        load(list(sizes))
+        load(names)
     except duckdb.Error:  # a line DuckDB cannot parse: find the files it can read on their own
         for f in sizes:
             try:
@@ -272,7 +275,7 @@ def _jsonl_direct(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceC
                count(*) filter (where contains(line, chr(127))),
                count(*) filter (where not starts_with(line, '{')), min(rowid), max(rowid)
         from _direct group by all""").fetchall():
-        st = stats.setdefault(f, [set(), 0, 0, 0, 0, 0, first, last])
+        st = stats.setdefault(names[f], [set(), 0, 0, 0, 0, 0, first, last])
         st[0].update(keys)
         for i, v in enumerate((n, content, longest, dels, non_objects), start=1):
             st[i] = max(st[i], v) if i == 3 else st[i] + v
@@ -289,7 +292,7 @@ def _jsonl_direct(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceC
                                     keys, non_objects, first)
     left_out = [f for f in stats if f not in direct]
     if left_out:
-        con.execute(f"delete from _direct where _file in ({', '.join(lit(f) for f in left_out)})")
+        con.execute(f"delete from _direct where _file in ({', '.join(str(names.index(f)) for f in left_out)})")
     return direct
 
 
