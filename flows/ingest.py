@@ -291,7 +291,7 @@ def extract_source(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: 
             try:
                 source_cols, new_cursor = read_postgres(con, src, state.cursor)
             finally:
-                con.execute(f"detach database if exists {pg_alias(src)}")
+                con.execute(f"detach database if exists {q(pg_alias(src))}")
         else:
             files, sha, skipped, location = _new_files(src, data_dir, state)
             source_cols, read_warnings = (READERS[src.format](con, files, src, scratch_dir / src.name)

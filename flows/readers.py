@@ -205,7 +205,6 @@ def _with_csv_lines(con: duckdb.DuckDBPyConnection, i: int, scan: Prescan, heade
     stays NULL and the quarantine falls back to the record key. Lines of a clean copy map back to
     the original through the prescan's removed lines.
     """
-
     rejected = con.execute(f"select count(distinct line) from _rej_err{i}").fetchone()[0]  # type: ignore[index]
     lines_read = scan.lines - len(scan.removed)
     first = 2 if header else 1
@@ -248,9 +247,8 @@ def _jsonl_direct(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceC
     the file's k-th line. The table keeps the reading order, so line k of a file is row
     ``first_rowid + k - 1``. A line that parsed is an object exactly when it starts with ``{``.
     """
-    sizes = {f: os.path.getsize(f) for f in files
-             if codecs.lookup(src.encoding).name == "utf-8" and not f.endswith(".gz")}
-    sizes = {f: n for f, n in sizes.items() if n}
+    utf8 = codecs.lookup(src.encoding).name == "utf-8"
+    sizes = {f: n for f in files if utf8 and not f.endswith(".gz") and (n := os.path.getsize(f))}
     con.execute("create or replace temp table _direct (_file integer, line varchar)")  # _file: index in `names`
     if not sizes:
         return {}
@@ -269,19 +267,17 @@ def _jsonl_direct(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceC
                 load([f])
             except duckdb.Error:
                 pass  # the line-by-line reader sets the line aside
-    stats: dict[str, list] = {}
-    for f, keys, n, content, longest, dels, non_objects, first, last in con.execute(
-        """select _file, json_keys(line), count(*), sum(strlen(line)), max(strlen(line)),
-               count(*) filter (where contains(line, chr(127))),
-               count(*) filter (where not starts_with(line, '{')), min(rowid), max(rowid)
-        from _direct group by all""").fetchall():
-        st = stats.setdefault(names[f], [set(), 0, 0, 0, 0, 0, first, last])
-        st[0].update(keys)
-        for i, v in enumerate((n, content, longest, dels, non_objects), start=1):
-            st[i] = max(st[i], v) if i == 3 else st[i] + v
-        st[6], st[7] = min(st[6], first), max(st[7], last)
     direct = {}
-    for f, (keys, n, content, longest, dels, non_objects, first, last) in stats.items():
+    for i, keys, n, content, longest, dels, non_objects, first, last in con.execute(
+        """select _file, list_distinct(flatten(list(keys))), sum(n), sum(content), max(longest),
+               sum(dels), sum(non_objects), min(first), max(last)
+        from (select _file, json_keys(line) as keys, count(*) as n, sum(strlen(line)) as content,
+                     max(strlen(line)) as longest, count(*) filter (where contains(line, chr(127))) as dels,
+                     count(*) filter (where not starts_with(line, '{')) as non_objects,
+                     min(rowid) as first, max(rowid) as last
+              from _direct group by all)
+        group by _file""").fetchall():  # keys: one parse per line, then once per distinct key list
+        f = names[i]
         with open(f, "rb") as fh:
             fh.seek(sizes[f] - 1)
             ends_with_newline = fh.read(1) == b"\n"
@@ -289,10 +285,10 @@ def _jsonl_direct(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceC
         if (content + breaks == sizes[f] and longest + 1 <= src.max_line_bytes and not dels
                 and last - first + 1 == n):
             direct[f] = DirectJsonl(Prescan(f, sizes[f], n, None, None, None, lf_lines=breaks),
-                                    keys, non_objects, first)
-    left_out = [f for f in stats if f not in direct]
-    if left_out:
-        con.execute(f"delete from _direct where _file in ({', '.join(str(names.index(f)) for f in left_out)})")
+                                    set(keys), non_objects, first)
+    left_out = [str(i) for i, f in enumerate(names) if f not in direct]
+    if left_out:  # read by the line-by-line reader instead (or not read: nothing of them is here)
+        con.execute(f"delete from _direct where _file in ({', '.join(left_out)})")
     return direct
 
 
@@ -526,8 +522,8 @@ def resolve_dsn(src: SourceConfig) -> str:
 
 def pg_alias(src: SourceConfig) -> str:
     """The catalog a source's PostgreSQL database is attached as (one per source: extracts share a
-    DuckDB instance, whose attached catalogs every connection sees)."""
-    return q(f"_pgsrc_{src.name}")
+    DuckDB instance, whose attached catalogs every connection sees). Quote it with :func:`q`."""
+    return f"_pgsrc_{src.name}"
 
 
 def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig, last: tuple[str, str] | None = None,
@@ -546,7 +542,7 @@ def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig, last: tuple
     load_extension(con, "postgres_scanner")
     for attempt in range(1, attempts + 1):
         try:
-            con.execute(f"attach {lit(dsn)} as {pg_alias(src)} (type postgres, read_only)")
+            con.execute(f"attach {lit(dsn)} as {q(pg_alias(src))} (type postgres, read_only)")
             break
         except duckdb.Error as exc:
             if attempt == attempts:
@@ -557,9 +553,9 @@ def read_postgres(con: duckdb.DuckDBPyConnection, src: SourceConfig, last: tuple
             time.sleep(backoff_seconds * 2 ** (attempt - 1))
     try:  # noqa: SIM105 - the except below masks the DSN
         if pg.table:
-            relation = pg_alias(src) + "." + ".".join(q(p) for p in pg.table.split("."))
+            relation = ".".join(q(p) for p in (pg_alias(src), *pg.table.split(".")))
         else:
-            relation = f"postgres_query({lit(f'_pgsrc_{src.name}')}, {lit(str(pg.query))})"
+            relation = f"postgres_query({lit(pg_alias(src))}, {lit(str(pg.query))})"
         where = ""
         if pg.cursor and last:
             ctype, cvalue = last
