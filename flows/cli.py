@@ -448,5 +448,29 @@ def main(argv: list[str] | None = None) -> int:
     return int(args.func(args))
 
 
+def console() -> None:
+    """The ``liucun`` command: :func:`main`, then exit without tearing the interpreter down.
+
+    After a run, Python's own shutdown frees every object dbt, Great Expectations and Prefect left
+    in memory, one by one: about 1.7 s of a tiny run's 20, doing nothing anyone waits for. So once
+    ``main`` has returned, this does what shutdown does that matters — waits for non-daemon
+    threads, runs the ``atexit`` handlers (Prefect's log and event flushing, logging's), flushes
+    stdout and stderr — and ends the process with ``os._exit``. Every file the run writes is closed
+    by then (DuckDB files by ``with`` blocks, reports by ``write_text``). An exception out of
+    ``main`` takes the ordinary path (traceback, full shutdown).
+    """
+    import atexit
+    import threading
+
+    code = main()
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

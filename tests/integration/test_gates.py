@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 from datetime import date
 from pathlib import Path
@@ -48,6 +49,29 @@ def test_known_bad_row_is_caught(built, tmp_path: Path):
     assert failure.unexpected_count == 1
     assert "raw.orders.gross_amount,net_amount" in result.failure_message()
     assert "1 of" in result.failure_message()
+
+
+def test_a_gate_leaves_the_file_free_for_a_writer_without_garbage_collection(built, tmp_path: Path):
+    """The pipeline opens the candidate read-write (dbt, publishing) right after each gate, in the
+    same process. GX's connections must be closed by the gate itself, not by a collector pass that
+    may or may not have run: with the collector off, a writer can open the file after a passing gate
+    and after a failing one (which also fetches sample rows on GX's connection)."""
+    db, _ = built
+    bad = tmp_path / "bad.duckdb"
+    shutil.copy(db, bad)
+    with duckdb.connect(str(bad)) as con:
+        con.execute("update raw.orders set net_amount = gross_amount + 1 where order_id = "
+                    "(select min(order_id) from raw.orders)")
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for path, passes in ((db, True), (bad, False)):
+            assert run_gate("raw", path, params(), tmp_path).passed is passes
+            with duckdb.connect(str(path)) as con:  # read-write, as dbt and publishing open it
+                con.execute("create or replace table main.writer_was_here as select 1 as x")
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def test_gate_that_evaluates_nothing_fails(tmp_path: Path):
