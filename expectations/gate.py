@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,112 +22,12 @@ import duckdb
 import great_expectations as gx
 
 from expectations.context import add_duckdb_datasource, get_context
+from expectations.results import ExpectationOutcome, GateResult
 from expectations.suites import GateParams, layer_suites
 
 log = logging.getLogger(__name__)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 LAYERS = ("raw", "staging", "marts")
-
-
-@dataclass
-class ExpectationOutcome:
-    table: str
-    expectation: str
-    column: str | None
-    description: str | None
-    severity: str
-    success: bool
-    evaluated: bool
-    unexpected_count: int | None
-    element_count: int | None
-    observed: Any
-    sample: list[Any]
-    error: str | None
-
-
-@dataclass
-class GateResult:
-    layer: str
-    outcomes: list[ExpectationOutcome] = field(default_factory=list)
-    skipped_tables: list[str] = field(default_factory=list)
-
-    @property
-    def evaluated(self) -> int:
-        return sum(o.evaluated for o in self.outcomes)
-
-    @property
-    def blocking_failures(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if o.severity == "blocking" and (not o.success or not o.evaluated)]
-
-    @property
-    def warnings(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if o.severity == "warning" and not o.success]
-
-    @property
-    def passed(self) -> bool:
-        return self.evaluated > 0 and not self.blocking_failures
-
-    def summary(self) -> str:
-        return (
-            f"gate {self.layer}: {'PASSED' if self.passed else 'FAILED'} — {self.evaluated} "
-            f"expectations evaluated on {len({o.table for o in self.outcomes})} tables, "
-            f"{len(self.blocking_failures)} blocking failures, {len(self.warnings)} warnings"
-        )
-
-    def failure_message(self) -> str:
-        if self.evaluated == 0:
-            return f"gate {self.layer} evaluated no expectations: nothing was checked, so nothing may be published"
-        lines = [self.summary()]
-        for o in self.blocking_failures:
-            lines.append("  - " + describe(o))
-        return "\n".join(lines)
-
-    def to_markdown(self) -> str:
-        out = [f"# Validation report: {self.layer} layer", "", self.summary(), ""]
-        out += ["| result | severity | table | expectation | column | unexpected / total | observed |",
-                "|---|---|---|---|---|---|---|"]
-        for o in self.outcomes:
-            res = "ERROR" if not o.evaluated else ("pass" if o.success else "FAIL")
-            counts = f"{o.unexpected_count} / {o.element_count}" if o.unexpected_count is not None else ""
-            obs = _short(o.observed)
-            out.append(f"| {res} | {o.severity} | {o.table} | {o.description or o.expectation} | "
-                       f"{o.column or ''} | {counts} | {obs} |")
-        bad = [o for o in self.outcomes if (not o.success or not o.evaluated) and (o.sample or o.error)]
-        if bad:
-            out += ["", "## Failing rows (samples)", ""]
-            for o in bad:
-                out.append(f"- **{o.table}** `{o.expectation}` {o.column or ''}: "
-                           f"{_short(o.error or o.sample, 600)}")
-        if self.skipped_tables:
-            out += ["", f"Tables absent from this warehouse (not validated): {', '.join(self.skipped_tables)}"]
-        return "\n".join(out) + "\n"
-
-
-class GateFailed(RuntimeError):
-    def __init__(self, result: GateResult):
-        super().__init__(result.failure_message())
-        self.result = result
-
-
-def _short(value: Any, limit: int = 120) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def describe(o: ExpectationOutcome) -> str:
-    where = f"{o.table}.{o.column}" if o.column else o.table
-    what = o.description or o.expectation
-    if not o.evaluated:
-        return f"{where}: `{o.expectation}` ({what}) could not be evaluated: {o.error}"
-    if o.unexpected_count is not None and o.element_count is not None:
-        counts = f"{o.unexpected_count} of {o.element_count} rows unexpected"
-    elif o.unexpected_count is not None:
-        counts = f"{o.unexpected_count} unexpected rows"
-    else:
-        counts = f"observed {_short(o.observed)}"
-    sample = f"; e.g. {_short(o.sample, 200)}" if o.sample else ""
-    return f"{where}: `{o.expectation}` failed ({what}): {counts}{sample}"
 
 
 def _existing_tables(db_path: Path) -> set[str]:
@@ -137,8 +37,8 @@ def _existing_tables(db_path: Path) -> set[str]:
 
 
 def _checkpoint(layer: str, db_path: Path, params: GateParams,
-                table_suites: list[tuple[Any, str]]) -> tuple[Any, Any, Any]:
-    context = get_context()
+                table_suites: list[tuple[Any, str]], context: Any = None) -> tuple[Any, Any, Any]:
+    context = context if context is not None else get_context()
     ds = add_duckdb_datasource(context, db_path, name=f"warehouse_{layer}")
     vds = []
     for ts, query in table_suites:
@@ -153,8 +53,12 @@ def _checkpoint(layer: str, db_path: Path, params: GateParams,
     return context, ds, checkpoint
 
 
-def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | None = None) -> GateResult:
-    """Validate one layer of the warehouse at ``db_path``; write the report; return the result."""
+def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | None = None,
+             context: Any = None) -> GateResult:
+    """Validate one layer of the warehouse at ``db_path``; write the report; return the result.
+
+    ``context``: the GX context to add this layer's datasource, suites and checkpoint to (a run
+    keeps one for its three gates, see flows/gate_worker.py); None: a new ephemeral one."""
     result = GateResult(layer)
     existing = _existing_tables(db_path)
     queries = [(ts, ts.batch_query(params, existing)) for ts in layer_suites(layer)]
@@ -163,7 +67,7 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
     if table_suites:
         gx_stdout = io.StringIO()  # GX prints notices to stdout; keep them in the debug log
         with contextlib.redirect_stdout(gx_stdout):
-            context, ds, checkpoint = _checkpoint(layer, db_path, params, table_suites)
+            context, ds, checkpoint = _checkpoint(layer, db_path, params, table_suites, context)
             run = checkpoint.run()
         if gx_stdout.getvalue().strip():
             log.debug("GX: %s", gx_stdout.getvalue().strip())

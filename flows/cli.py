@@ -97,9 +97,24 @@ USER_ERRORS = ("ConfigError", "SourceError", "SourceUnreachable", "SaltMissing",
 
 def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
                   allow_generated_salt: bool, publish_postgres: str | None = None) -> int:
-    from flows.check import check
+    from flows import gate_worker
 
     started, started_wall = time.perf_counter(), time.time()
+    # the run's gate worker imports Great Expectations on the other core while this process checks
+    # the config, imports Prefect and ingests (flows/gate_worker.py); the flow takes it
+    gate_worker.start_early()
+    try:
+        return _checked_run(config, warehouse, as_of, full_refresh, allow_generated_salt, publish_postgres,
+                            started, started_wall)
+    finally:
+        gate_worker.discard_early()  # the run never took it (it stopped before its flow started)
+
+
+def _checked_run(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
+                 allow_generated_salt: bool, publish_postgres: str | None, started: float,
+                 started_wall: float) -> int:
+    from flows.check import check
+
     report = check(config, warehouse, allow_generated_salt, as_of)  # before Prefect starts: a second, not minutes
     if not report.ok:
         print(report.render(), file=sys.stderr)

@@ -118,6 +118,7 @@ def _summarize(cmd: list[str], args: list[str], code: int, target: Path, tail: l
 # one invocation at a time per process
 _IN_PROCESS = threading.Lock()
 _manifest: dict[Path, Any] = {}  # the parsed project of the run whose work_dir is the key (one run)
+_parse_failed: dict[Path, BaseException] = {}  # why parse_ahead's parse of that work_dir failed
 _running: dict[str, int] = {}  # "thread": the thread id inside dbtRunner.invoke, while one is
 _running_lock = threading.Lock()
 _FORWARDED = {"StatsLine", "FinishedRunningStats"}  # besides every warning and error
@@ -145,11 +146,7 @@ def run_dbt_in_process(
     """
     log = log or logging.getLogger(__name__)
     target = work_dir / "dbt_target"
-    # dbt's console stays quiet: `forward` passes what matters to the run's log. No JSON artifacts: each
-    # invocation would write the whole manifest.json again (about 0.5 s each on this project) that
-    # nothing here reads; the build's run_results.json is written below, from the result
-    common = [*_common_args(project_dir, work_dir, dbt_vars), "--log-level", "none", "--log-level-file", "info",
-              "--no-write-json"]
+    common = _in_process_args(project_dir, work_dir, dbt_vars)
     tail: list[str] = []
 
     def forward(event: Any) -> None:  # dbt's worker threads: what the old console filter showed
@@ -166,11 +163,13 @@ def run_dbt_in_process(
 
         with stopping.on_stop(_cancel_dbt):
             try:
+                failed = _parse_failed.pop(work_dir, None)
+                if failed is not None:  # parse_ahead's parse failed: the same error, here
+                    stopping.check()
+                    raise failed
                 manifest = _manifest.get(work_dir)
                 if manifest is None:
-                    _manifest.clear()
-                    manifest = _parse(dbtRunner, common, target, parse_cache, log)
-                    _manifest[work_dir] = manifest
+                    manifest = _parse_for(work_dir, dbtRunner, common, target, parse_cache, log)
                 (target / "run_results.json").unlink(missing_ok=True)  # never an earlier build's results
                 result = _invoke(dbtRunner(manifest=manifest, callbacks=[forward]), [*args, *common])
             finally:
@@ -184,9 +183,57 @@ def run_dbt_in_process(
     return _summarize(["dbt", *args], args, 0 if result.success else 1, target, tail)
 
 
+def parse_ahead(project_dir: Path, work_dir: Path, env: dict[str, str], dbt_vars: dict[str, Any],
+                log: logging.Logger | logging.LoggerAdapter | None = None,
+                parse_cache: Path | None = None) -> threading.Thread:
+    """Import dbt and parse the project for ``work_dir`` in a background thread, now, so that the
+    run's first :func:`run_dbt_in_process` finds the manifest ready (the same arguments as the
+    builds will pass). The pipeline starts it before the raw gate: the gate runs in its worker
+    process (flows/gate_worker.py) while this thread has the run's process to itself, so dbt's
+    import and parse (about 2 s) no longer come before the first model. ``dbt parse`` does not
+    open the warehouse, so the gate may read it meanwhile. A failure is raised by the first build;
+    a build waits for the parse (one dbt invocation at a time)."""
+    log = log or logging.getLogger(__name__)
+
+    def parse() -> None:
+        try:
+            with _IN_PROCESS, _environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}), _argv(["dbt", "parse"]):
+                if work_dir in _manifest:
+                    return
+                from dbt.cli.main import dbtRunner
+
+                with stopping.on_stop(_cancel_dbt):
+                    _parse_for(work_dir, dbtRunner, _in_process_args(project_dir, work_dir, dbt_vars),
+                               work_dir / "dbt_target", parse_cache, log)
+        except BaseException as exc:  # noqa: BLE001 - a stop or a parse error: the first build raises it
+            _parse_failed[work_dir] = exc
+
+    thread = threading.Thread(target=parse, name="liucun-dbt-parse", daemon=True)
+    thread.start()
+    return thread
+
+
 def forget_parse(work_dir: Path) -> None:
     """Drop the manifest kept for ``work_dir`` (its run is over)."""
     _manifest.pop(work_dir, None)
+    _parse_failed.pop(work_dir, None)
+
+
+def _in_process_args(project_dir: Path, work_dir: Path, dbt_vars: dict[str, Any]) -> list[str]:
+    # dbt's console stays quiet: the builds' `forward` passes what matters to the run's log. No JSON
+    # artifacts: each invocation would write the whole manifest.json again (about 0.5 s each on this
+    # project) that nothing here reads; a build's run_results.json is written from its result
+    return [*_common_args(project_dir, work_dir, dbt_vars), "--log-level", "none", "--log-level-file", "info",
+            "--no-write-json"]
+
+
+def _parse_for(work_dir: Path, runner: Any, common: list[str], target: Path, cache: Path | None,
+               log: logging.Logger | logging.LoggerAdapter) -> Any:
+    """Parse for ``work_dir`` and keep the manifest (only the current run's: one at a time)."""
+    _manifest.clear()
+    manifest = _parse(runner, common, target, cache, log)
+    _manifest[work_dir] = manifest
+    return manifest
 
 
 def _parse(runner: Any, common: list[str], target: Path, cache: Path | None,

@@ -1,7 +1,8 @@
 """The run's resident memory, sampled in the background, so each step reports its peak.
 
-DuckDB (extracts, merge, dbt's builds) and Python all run inside the flow's process, so the
-process's resident set size is what a step costs in memory. Sampled every 0.1 s from
+DuckDB (extracts, merge, dbt's builds) and Python run inside the flow's process, and the gates in
+one child process (flows/gate_worker.py): the resident set sizes of the two, added, are what a
+step costs in memory. Sampled every 0.1 s from
 /proc/self/status (Linux); elsewhere the peaks are not measured and reported as 0.
 """
 
@@ -13,15 +14,33 @@ from pathlib import Path
 _STATUS = Path("/proc/self/status")
 
 
-def rss_mb() -> float:
-    """This process's resident memory now, in MB (0.0 where /proc is not available)."""
+_tracked: set[int] = set()  # child processes that work for the run (the gate worker)
+
+
+def track(pid: int | None) -> None:
+    """Count ``pid``'s memory with this process's from now on (until :func:`untrack`)."""
+    if pid is not None:
+        _tracked.add(pid)
+
+
+def untrack(pid: int | None) -> None:
+    _tracked.discard(pid)
+
+
+def _vm_rss_mb(status: Path) -> float:
     try:
-        for line in _STATUS.read_text().splitlines():
+        for line in status.read_text().splitlines():
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
-    except OSError:
+    except OSError:  # no /proc, or the child has just ended
         pass
     return 0.0
+
+
+def rss_mb() -> float:
+    """The resident memory of this process and the children it tracks, now, in MB (0.0 where
+    /proc is not available)."""
+    return _vm_rss_mb(_STATUS) + sum(_vm_rss_mb(Path(f"/proc/{pid}/status")) for pid in list(_tracked))
 
 
 class MemoryWatch:

@@ -16,7 +16,7 @@ from expectations.suites import GateParams
 from flows import stopping
 from flows.churn_scoring import ScoringResult, score_warehouse
 from flows.config import ProjectConfig, SourceConfig
-from flows.dbt_runner import DbtRunSummary, run_dbt_in_process
+from flows.dbt_runner import DbtRunSummary, parse_ahead, run_dbt_in_process
 from flows.ingest import (
     Extract,
     LoadResult,
@@ -42,7 +42,8 @@ from flows.settings import Settings, resolve_pii_salt
 from flows.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from expectations.gate import GateResult
+    from expectations.results import GateResult
+    from flows.gate_worker import GateWorker
 
 
 def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -116,12 +117,14 @@ def nothing_new(extracts: list[Extract]) -> bool:
 
 @task(name="validate-layer", cache_policy=NO_CACHE)
 @redacting
-def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: Path) -> GateResult:
-    """Run the layer's GX checkpoint; publish evidence as Prefect artifacts; fail on blocking failures."""
-    from expectations.gate import GateFailed, run_gate  # GX: imported when the first gate runs
+def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: Path,
+                   worker: GateWorker) -> GateResult:
+    """Run the layer's GX checkpoint (in the run's gate worker); publish evidence as Prefect
+    artifacts; fail on blocking failures."""
+    from expectations.results import GateFailed
 
     log = get_run_logger()
-    result = run_gate(layer, candidate, params, report_dir)
+    result = worker.run(layer, candidate, params, report_dir)
     rows = [
         {
             "result": "error" if not o.evaluated else ("pass" if o.success else "FAIL"),
@@ -139,6 +142,17 @@ def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: 
         raise GateFailed(result)
     log.info(result.summary())
     return result
+
+
+def dbt_env(candidate: Path, as_of: date) -> dict[str, str]:
+    """What dbt reads from the environment in the pipeline (profiles.yml, macros/time.sql)."""
+    return {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(candidate), "LIUCUN_AS_OF_DATE": as_of.isoformat()}
+
+
+def dbt_parse_ahead(candidate: Path, project_dir: Path, work_dir: Path, dbt_vars: dict[str, str], as_of: date,
+                    parse_cache: Path | None) -> None:
+    """Start importing dbt and parsing the project for the run's builds (flows/dbt_runner.py parse_ahead)."""
+    parse_ahead(project_dir, work_dir, dbt_env(candidate, as_of), dbt_vars, get_run_logger(), parse_cache)
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
@@ -168,13 +182,8 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, d
         args += ["--indirect-selection", "buildable"]
     if full_refresh:
         args.append("--full-refresh")
-    summary = run_dbt_in_process(
-        args,
-        project_dir=project_dir, work_dir=work_dir,
-        env={"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(candidate),
-             "LIUCUN_AS_OF_DATE": as_of.isoformat()},
-        dbt_vars=dbt_vars, log=log, parse_cache=parse_cache,
-    )
+    summary = run_dbt_in_process(args, project_dir=project_dir, work_dir=work_dir, env=dbt_env(candidate, as_of),
+                                 dbt_vars=dbt_vars, log=log, parse_cache=parse_cache)
     log.info("dbt build %s: %d models, %d tests in %.1fs", " ".join(args[1:]),
              summary.count("model"), summary.count("test"), summary.elapsed)
     if keep_results is not None:  # dbt's own per-node timings, kept with the run's reports

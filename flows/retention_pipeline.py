@@ -23,7 +23,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from expectations.suites import GateParams
-from flows import fingerprint, stopping
+from flows import fingerprint, gate_worker, stopping
 from flows.churn_scoring import DBT_MODEL_INPUTS, create_ml_schema
 from flows.config import load_config
 from flows.dbt_runner import forget_parse
@@ -31,6 +31,7 @@ from flows.ingest import ExtractStore
 from flows.memwatch import MemoryWatch
 from flows.pipeline_tasks import (
     dbt_build,
+    dbt_parse_ahead,
     extract_sources,
     finish_with_postgres,
     fit_bgnbd,
@@ -162,6 +163,8 @@ def retention_pipeline(
         stopping.check()
     # SIGINT/SIGTERM stop the run: tasks end, nothing is published, the lock is released
     with stopping.stop_on_signals(log), wh.lock(), watch, contextlib.ExitStack() as run_scope:
+        # the gates run in a child process that imports GX meanwhile (the CLI started it already)
+        gate_runner = run_scope.enter_context(gate_worker.for_this_run())
         aligned = align_parquet_with_published(wh)  # before clearing: it may keep a dead run's folder
         if aligned:
             log.warning("parquet/current pointed at an older version than liucun.duckdb (a run died "
@@ -188,6 +191,10 @@ def retention_pipeline(
             if current is not None:
                 wh.clear_stale_runs()  # this run's scratch
                 return _skipped_summary(wh, run_id, as_of, current, extracts, seconds, peak_mb, log)
+        dbt_db = wh.candidate_for_dbt(run_id)  # the candidate, at a path that is the same every run
+        # dbt's import and parse (about 2 s) run in a background thread while the run merges its
+        # extracts (DuckDB's work, mostly outside Python) and the raw gate runs in its worker
+        dbt_parse_ahead(dbt_db, settings.dbt_project_dir, run_dir, dbt_vars, as_of, wh.dbt_parse_cache)
         with step("start"):  # copy of the raw state the run builds on
             candidate = wh.start_candidate(run_id, full_refresh)
         reports = wh.report_dir(run_id)
@@ -201,9 +208,8 @@ def retention_pipeline(
         fingerprint.clear_model_builds(candidate)
         params = GateParams.from_config(config, as_of, last_publication_row_counts(wh.published))
         with step("gate raw"):
-            gates = {"raw": validate_layer("raw", candidate, params, reports)}
+            gates = {"raw": validate_layer("raw", candidate, params, reports, gate_runner)}
         create_ml_schema(candidate)  # source ml exists (empty) before dbt runs, fitted or not
-        dbt_db = wh.candidate_for_dbt(run_id)  # the same file, at a path that is the same every run
         # two dbt invocations, not three (each costs seconds before its first node): staging with
         # int_customer_rfm and its upstream, the staging gate, the BG/NBD fit the marts read (source
         # ml), then the rest. Nothing is published unless every gate passes.
@@ -212,7 +218,7 @@ def retention_pipeline(
                       buildable=True, keep_results=reports / "dbt_run_results_1.json",
                       parse_cache=wh.dbt_parse_cache, full_refresh=rebuild is not None)
         with step("gate staging"):
-            gates["staging"] = validate_layer("staging", candidate, params, reports)
+            gates["staging"] = validate_layer("staging", candidate, params, reports, gate_runner)
         with step("fit"):
             fit_bgnbd(candidate, as_of)
         with step("dbt intermediate + marts"):
@@ -224,7 +230,7 @@ def retention_pipeline(
         models_built = fingerprint.models_built(candidate, rebuild, sum(1 for r in loads if r.rows_loaded))
         log.info("models: %s", models_built)
         with step("gate marts"):
-            gates["marts"] = validate_layer("marts", candidate, params, reports)
+            gates["marts"] = validate_layer("marts", candidate, params, reports, gate_runner)
             counts = layer_row_counts(candidate)
             excluded = activity_exclusions(candidate, config.min_qualifying_amount)
         gate_summary = {k: {"passed": g.passed, "evaluated": g.evaluated, "warnings": len(g.warnings)}

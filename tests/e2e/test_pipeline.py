@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from expectations.gate import GateFailed
+from expectations.results import GateFailed
 from flows.ingest import SourceError
 from tests.support.pipeline import DEMO_CONFIG
 

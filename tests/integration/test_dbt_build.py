@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import pandas as pd
+import pytest
 
 
 def test_every_dbt_node_passes(built):
@@ -130,3 +133,33 @@ def test_in_process_dbt_parses_the_project_once_and_reparses_only_what_changed(t
     other_vars = ls("2025-12-31", 5)
     assert "Unable to do partial parsing because config vars" in other_vars
     assert Path(db).exists() is False  # listing never opened the database
+
+
+def test_a_parse_ahead_is_the_parse_the_builds_use_and_its_failure_is_theirs(tmp_path):
+    """The pipeline parses the project in a background thread while the raw gate runs
+    (flows/dbt_runner.py parse_ahead): the next dbt call in that run folder uses that manifest (no
+    second parse), and when that parse fails, the next call raises its error."""
+    from flows import dbt_runner
+    from flows.settings import Settings
+
+    project, db = Settings().dbt_project_dir, tmp_path / "run" / "candidate.duckdb"
+    env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(db), "LIUCUN_AS_OF_DATE": "2025-12-31"}
+    work = tmp_path / "work"
+    dbt_runner.parse_ahead(project, work, env, {"min_qualifying_amount": 0}).join()
+    parsed = dbt_runner._manifest[work]
+    summary = dbt_runner.run_dbt_in_process(["ls", "--select", "rpt_retention_rate"], project, work, env,
+                                            {"min_qualifying_amount": 0})
+    assert summary.command == ["dbt", "ls", "--select", "rpt_retention_rate"]
+    assert dbt_runner._manifest[work] is parsed  # the builds' manifest is the one parsed ahead
+    dbt_runner.forget_parse(work)
+
+    broken = tmp_path / "project"
+    shutil.copytree(project, broken, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    (broken / "models" / "broken.sql").write_text("select {{ ref('no_such_model') }}\n")
+    work = tmp_path / "work-broken"
+    dbt_runner.parse_ahead(broken, work, env, {"min_qualifying_amount": 0}).join()
+    failed = dbt_runner._parse_failed[work]
+    with pytest.raises(dbt_runner.DbtFailed, match="no_such_model") as err:
+        dbt_runner.run_dbt_in_process(["ls"], broken, work, env, {"min_qualifying_amount": 0})
+    assert err.value is failed  # the parse ahead's own error, not a second parse's
+    dbt_runner.forget_parse(work)

@@ -1,0 +1,179 @@
+"""The run's Great Expectations gates, in one child process that imports GX while the run ingests.
+
+Importing Great Expectations (with the pandas, SciPy, SQLAlchemy and Altair it loads) takes 2–3 s
+of one core: more than a small run's three gates take to evaluate, and all of it on the run's
+critical path when the first gate imports it. A run therefore starts this worker first (the CLI
+before Prefect's own imports, a deployment's flow at its start): its imports happen on the
+machine's other core while the run checks its config, starts Prefect and ingests, and the gates
+then run there, one after another, with the run's one GX context.
+
+Nothing else changes: the run waits for each gate where it waited before (so nothing reads a layer
+that is not validated, and nothing is published unless every gate passed); the gate opens the
+candidate read-only and closes it before answering, as it did in the run's process; its log
+records come back with its answer and are logged here under their own names.
+
+The worker is the run's: it ends with the run (:meth:`GateWorker.close`), with a stop (a stop
+kills it, see flows/stopping.py) and with the run's process, even a SIGKILLed one: idle, it sees its
+pipe close; busy with a gate, a thread that watches its parent ends it. Ctrl-C reaches the whole
+process group; the worker ignores it, the run decides.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flows import memwatch, stopping
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from expectations.results import GateResult
+    from expectations.suites import GateParams
+
+log = logging.getLogger(__name__)
+
+
+class GateWorkerDied(RuntimeError):
+    """The gate worker ended before it answered (killed from outside, or out of memory)."""
+
+
+class GateWorker:
+    """``with GateWorker() as gates: gates.run("raw", candidate, params, reports)``."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no locks or threads inherited
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, os.getpid()), name="liucun-gates", daemon=True)
+        self._proc.start()
+        child.close()
+        memwatch.track(self._proc.pid)  # the run's memory figures include the worker's
+        self._lock = threading.Lock()  # one gate at a time
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def __enter__(self) -> GateWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def run(self, layer: str, db_path: Path, params: GateParams, report_dir: Path | None) -> GateResult:
+        """:func:`expectations.gate.run_gate` in the worker: its result, or the exception it raised."""
+        with self._lock, stopping.on_stop(self.kill):
+            try:
+                self._conn.send((layer, Path(db_path), params, report_dir))
+                outcome, value, records = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                stopping.check()  # killed by a stop: say so, not "the worker died"
+                raise GateWorkerDied(
+                    f"the gate worker (pid {self._proc.pid}) ended while validating the {layer} layer "
+                    f"(exit code {self._proc.exitcode}); nothing was published") from exc
+        for record in records:
+            logging.getLogger(record["name"]).handle(logging.makeLogRecord(record))
+        if outcome == "error":
+            raise value
+        return value
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._proc.kill()
+
+    def close(self) -> None:
+        """End the worker (it is idle between gates: closing its pipe ends it at once)."""
+        with contextlib.suppress(OSError):
+            self._conn.close()
+        self._proc.join(timeout=5)
+        if self._proc.is_alive():
+            self.kill()
+            self._proc.join()
+        memwatch.untrack(self._proc.pid)
+
+
+_early: list[GateWorker] = []
+
+
+def start_early() -> None:
+    """Start the run's worker now (the CLI, before it imports Prefect); :func:`for_this_run` takes it."""
+    if not _early:
+        _early.append(GateWorker())
+
+
+def discard_early() -> None:
+    """Close a worker started early that no run took (the run never started)."""
+    while _early:
+        _early.pop().close()
+
+
+def for_this_run() -> GateWorker:
+    """The worker started early for this run, if it is alive, else a new one."""
+    while _early:
+        worker = _early.pop()
+        if worker._proc.is_alive():
+            return worker
+        worker.close()
+    return GateWorker()
+
+
+# ---- in the worker ----------------------------------------------------------------------------
+
+class _Collect(logging.Handler):
+    """Keeps the worker's log records (as dicts) to send back with the answer."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[dict[str, Any]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        d = dict(record.__dict__)
+        d["msg"], d["args"] = record.getMessage(), None
+        if record.exc_info:
+            d["exc_text"] = logging.Formatter().formatException(record.exc_info)
+        d["exc_info"] = None
+        self.records.append(d)
+
+
+def _serve(conn: Connection, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="liucun-gates-parent", daemon=True).start()
+    collect = _Collect()
+    root = logging.getLogger()
+    root.handlers[:] = [collect]
+    root.setLevel(logging.INFO)
+    from expectations.context import get_context
+    from expectations.gate import run_gate
+
+    context, layers_done = get_context(), set()  # the run's one GX context
+    while True:
+        try:
+            layer, db_path, params, report_dir = conn.recv()
+        except (EOFError, OSError):  # the run closed the pipe: done. Nothing to flush, and an
+            os._exit(0)  # interpreter's teardown of GX's objects would keep the run waiting ~1 s
+        collect.records = []
+        try:
+            if layer in layers_done:  # the same layer again (not in a run): its names are taken
+                context = get_context()
+                layers_done.clear()
+            layers_done.add(layer)
+            answer: tuple[str, Any] = ("ok", run_gate(layer, db_path, params, report_dir, context=context))
+        except Exception as exc:  # noqa: BLE001 - the run re-raises it
+            answer = ("error", exc)
+        try:
+            conn.send((*answer, collect.records))
+        except Exception as exc:  # noqa: BLE001 - e.g. an exception that does not pickle
+            conn.send(("error", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]} ({exc})"), collect.records))
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
