@@ -27,7 +27,7 @@ from flows.ingest import (
     merge_extracts,
     read_state,
 )
-from flows.publish import Publication, publish
+from flows.publish import PreparedPublication, Publication, complete, prepare
 from flows.publish_postgres import (
     PostgresPublication,
     PostgresPublishError,
@@ -207,13 +207,24 @@ def fit_bgnbd(candidate: Path, as_of: date) -> ScoringResult:
     return result
 
 
+@task(name="prepare-publication", cache_policy=NO_CACHE)
+@redacting
+def prepare_publication(warehouse: Warehouse, candidate: Path, run_id: str) -> PreparedPublication:
+    """Write the next publication where no reader looks (flows/publish.py prepare), while the marts
+    gate validates the same candidate: it becomes visible only through :func:`publish_candidate`."""
+    prepared = prepare(warehouse, candidate, run_id)
+    get_run_logger().info("prepared publication %s (%d marts), not yet visible", prepared.version,
+                          len(prepared.row_counts))
+    return prepared
+
+
 @task(name="publish", cache_policy=NO_CACHE)
 @redacting
-def publish_candidate(warehouse: Warehouse, candidate: Path, run_id: str, as_of: date,
+def publish_candidate(warehouse: Warehouse, prepared: PreparedPublication, as_of: date,
                       gates: dict[str, dict]) -> Publication:
     """Atomically replace the published DuckDB file and switch the Parquet pointer."""
     log = get_run_logger()
-    pub = publish(warehouse, candidate, run_id, as_of.isoformat(), gates)
+    pub = complete(warehouse, prepared, as_of.isoformat(), gates)
     log.info("published %s (version %s): %s", pub.path, pub.version, pub.row_counts)
     return pub
 

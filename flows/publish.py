@@ -1,14 +1,24 @@
 """Publish a validated candidate: a new DuckDB file swapped in atomically, then Parquet by pointer.
 
-1. Copy the candidate's ``marts`` schema and the audit tables into a new file next to the
-   published one (``.liucun.duckdb.<run>.tmp``), checkpoint it, close it, fsync it.
-2. Write every mart as Parquet into a new version folder ``parquet/<version>/``.
-3. ``rename()`` the new file over ``liucun.duckdb`` (atomic on POSIX; a reader that has the old
-   file open keeps reading the old inode) and fsync the folder.
-4. Switch ``parquet/current`` (a symlink replaced by rename) and ``parquet/CURRENT`` to the version.
+:func:`prepare` (nothing in it is visible to a reader, so it may run while the marts gate still
+validates the candidate — both only read it):
 
-A crash before step 3 leaves the previous publication untouched; leftovers are removed by the
-next run. Nothing is ever written into the published file in place.
+1. Copy the candidate's ``marts`` schema and the audit tables into a new file next to the
+   published one (``.liucun.duckdb.<run>.tmp``).
+2. Write every mart as Parquet into a hidden folder ``parquet/.<version>``.
+
+:func:`complete` (only after every gate passed):
+
+3. Record the publication (``audit.publications``, with the gates' verdicts) in the new file,
+   checkpoint it, close it, fsync it and the Parquet files.
+4. ``rename()`` the hidden folder to ``parquet/<version>/``, then the new file over
+   ``liucun.duckdb`` (atomic on POSIX; a reader that has the old file open keeps reading the old
+   inode), and fsync the folders.
+5. Switch ``parquet/current`` (a symlink replaced by rename) and ``parquet/CURRENT`` to the version.
+
+A crash before step 4's second rename leaves the previous publication untouched; leftovers are
+removed by :func:`discard` (a failed gate) or the next run. Nothing is ever written into the
+published file in place.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 
+from flows import stopping
 from flows.readers import lit, q
 from flows.warehouse import Warehouse, fsync_path
 
@@ -60,78 +71,111 @@ def _copy_audit(con: duckdb.DuckDBPyConnection, has_previous: bool) -> None:
         )
 
 
-def publish(
-    warehouse: Warehouse,
-    candidate: Path,
-    run_id: str,
-    as_of: str,
-    gates: dict[str, dict],
-) -> Publication:
-    """Publish the candidate's marts; see the module docstring for the order of operations."""
-    now = datetime.now(UTC).replace(tzinfo=None)
-    version = now.strftime("%Y%m%dT%H%M%S") + "-" + run_id[:8]
+@dataclass
+class PreparedPublication:
+    """A publication written but not visible: ``tmp`` and ``staged`` are what :func:`complete` renames."""
+
+    run_id: str
+    version: str
+    tmp: Path  # the new DuckDB file, .liucun.duckdb.<run>.tmp
+    staged: Path  # the hidden Parquet folder, parquet/.<version>
+    row_counts: dict[str, int]
+
+
+def prepare(warehouse: Warehouse, candidate: Path, run_id: str) -> PreparedPublication:
+    """Steps 1 and 2 (see the module docstring): the marts, their documentation and the audit
+    tables in a new file, and their Parquet in a hidden folder. Reads the candidate only. A stop
+    interrupts it (flows/stopping.py); on any failure what it wrote is removed."""
+    version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + run_id[:8]
     tmp = warehouse.root / f".liucun.duckdb.{run_id}.tmp"
+    staged = warehouse.parquet_dir / f".{version}"
+    prepared = PreparedPublication(run_id, version, tmp, staged, {})
     tmp.unlink(missing_ok=True)
     has_previous = warehouse.published.exists()
+    try:
+        with stopping.interruptible(duckdb.connect(str(tmp))) as con:
+            con.execute(f"attach {lit(str(candidate))} as cand (read_only)")
+            if has_previous:
+                con.execute(f"attach {lit(str(warehouse.published))} as prev (read_only)")
+            tables = [r[0] for r in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'cand' "
+                "and schema_name = 'marts' order by table_name").fetchall()]
+            if not tables:
+                raise RuntimeError(f"candidate {candidate} has no marts: refusing to publish")
+            con.execute("create schema marts")
+            for t in tables:
+                con.execute(f"create table marts.{q(t)} as select * from cand.marts.{q(t)}")
+                prepared.row_counts[t] = con.execute(f"select count(*) from marts.{q(t)}").fetchone()[0]  # type: ignore[index]
+            for t, (comment,) in {
+                t: con.execute(
+                    "select comment from duckdb_tables() where database_name = 'cand' "
+                    "and schema_name = 'marts' and table_name = ?", [t]).fetchone()
+                for t in tables
+            }.items():
+                if comment:
+                    con.execute(f"comment on table marts.{q(t)} is {lit(comment)}")
+            # every column's dbt description (persist_docs put it on the candidate) is a column comment
+            # of the published file, so a BI tool browsing it sees the documentation
+            for t, column, comment in con.execute(
+                    "select table_name, column_name, comment from duckdb_columns() where database_name = 'cand' "
+                    "and schema_name = 'marts' and comment is not null and comment <> ''").fetchall():
+                con.execute(f"comment on column marts.{q(t)}.{q(column)} is {lit(comment)}")
+            _copy_audit(con, has_previous)
+            con.execute("detach cand")
+            if has_previous:
+                con.execute("detach prev")
+            staged.mkdir(parents=True, exist_ok=False)
+            for t in tables:
+                con.execute(f"copy marts.{q(t)} to {lit(str(staged / (t + '.parquet')))} (format parquet)")
+    except BaseException:
+        discard(prepared)
+        raise
+    return prepared
+
+
+def complete(warehouse: Warehouse, prepared: PreparedPublication, as_of: str,
+             gates: dict[str, dict]) -> Publication:
+    """Steps 3 to 5 (see the module docstring): record the publication and make it visible."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    tmp, version = prepared.tmp, prepared.version
     con = duckdb.connect(str(tmp))
     try:
-        con.execute(f"attach {lit(str(candidate))} as cand (read_only)")
-        if has_previous:
-            con.execute(f"attach {lit(str(warehouse.published))} as prev (read_only)")
-        tables = [r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'cand' "
-            "and schema_name = 'marts' order by table_name").fetchall()]
-        if not tables:
-            raise RuntimeError(f"candidate {candidate} has no marts: refusing to publish")
-        con.execute("create schema marts")
-        row_counts: dict[str, int] = {}
-        for t in tables:
-            con.execute(f"create table marts.{q(t)} as select * from cand.marts.{q(t)}")
-            row_counts[t] = con.execute(f"select count(*) from marts.{q(t)}").fetchone()[0]  # type: ignore[index]
-        for t, (comment,) in {
-            t: con.execute(
-                "select comment from duckdb_tables() where database_name = 'cand' "
-                "and schema_name = 'marts' and table_name = ?", [t]).fetchone()
-            for t in tables
-        }.items():
-            if comment:
-                con.execute(f"comment on table marts.{q(t)} is {lit(comment)}")
-        # every column's dbt description (persist_docs put it on the candidate) is a column comment
-        # of the published file, so a BI tool browsing it sees the documentation
-        for t, column, comment in con.execute(
-                "select table_name, column_name, comment from duckdb_columns() where database_name = 'cand' "
-                "and schema_name = 'marts' and comment is not null and comment <> ''").fetchall():
-            con.execute(f"comment on column marts.{q(t)}.{q(column)} is {lit(comment)}")
-        _copy_audit(con, has_previous)
         con.execute(
             "insert into audit.publications values (?, ?, ?, ?, ?, ?)",
-            [run_id, version, now, as_of, json.dumps(gates), json.dumps(row_counts)],
+            [prepared.run_id, version, now, as_of, json.dumps(gates), json.dumps(prepared.row_counts)],
         )
-        con.execute("detach cand")
-        if has_previous:
-            con.execute("detach prev")
         con.execute("checkpoint")
     finally:
         con.close()
     if Path(str(tmp) + ".wal").exists():
         raise RuntimeError(f"{tmp}.wal still exists after checkpoint: refusing a partial publication")
     fsync_path(tmp)
+    for f in prepared.staged.iterdir():
+        fsync_path(f)
+    fsync_path(prepared.staged)
 
     version_dir = warehouse.parquet_dir / version
-    version_dir.mkdir(parents=True, exist_ok=False)
-    with duckdb.connect(str(tmp), read_only=True) as ro:
-        for t in tables:
-            ro.execute(f"copy marts.{q(t)} to {lit(str(version_dir / (t + '.parquet')))} (format parquet)")
-    for f in version_dir.iterdir():
-        fsync_path(f)
-    fsync_path(version_dir)
-
+    os.replace(prepared.staged, version_dir)
+    fsync_path(warehouse.parquet_dir)
     os.replace(tmp, warehouse.published)  # the atomic publish
     fsync_path(warehouse.root)
 
-    _switch_parquet(warehouse, version, run_id)
+    _switch_parquet(warehouse, version, prepared.run_id)
     _prune_parquet(warehouse, keep=version)
-    return Publication(run_id, version, now, warehouse.published, version_dir, row_counts)
+    return Publication(prepared.run_id, version, now, warehouse.published, version_dir, prepared.row_counts)
+
+
+def discard(prepared: PreparedPublication) -> None:
+    """Remove a prepared publication that will not be completed (a gate failed, the run stopped)."""
+    for path in (prepared.tmp, Path(f"{prepared.tmp}.wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(prepared.staged, ignore_errors=True)
+
+
+def publish(warehouse: Warehouse, candidate: Path, run_id: str, as_of: str,
+            gates: dict[str, dict]) -> Publication:
+    """Prepare and complete at once (see the module docstring for the order of operations)."""
+    return complete(warehouse, prepare(warehouse, candidate, run_id), as_of, gates)
 
 
 def _switch_parquet(warehouse: Warehouse, version: str, tag: str) -> None:

@@ -5,6 +5,12 @@ fit reads (int_customer_rfm and what it needs) -> gate staging -> BG/NBD fit (ml
 Write-audit-publish: everything is built into a fresh candidate warehouse under ``DIR/.runs``; the
 published ``DIR/liucun.duckdb`` and ``DIR/parquet/current`` change only after every blocking gate
 has passed. A failure anywhere publishes nothing and leaves the last publication as it was.
+
+Three things overlap to keep a run's fixed cost down, none of them ahead of a gate's verdict: the
+gates run in a worker process that imports Great Expectations while the run starts
+(flows/gate_worker.py); dbt is imported and the project parsed while the run merges its extracts
+and the raw gate runs; the next publication is written where no reader looks while the marts gate
+validates the candidate, and made visible only after it passed (flows/publish.py).
 """
 
 from __future__ import annotations
@@ -38,12 +44,14 @@ from flows.pipeline_tasks import (
     layer_row_counts,
     merge_sources,
     nothing_new,
+    prepare_publication,
     publish_candidate,
     publish_postgres,
     validate_layer,
 )
 from flows.publish import (
     align_parquet_with_published,
+    discard,
     last_publication_row_counts,
     latest_publication,
 )
@@ -65,6 +73,16 @@ def activity_exclusions(candidate: Path, min_qualifying_amount: float) -> dict[s
                            else 'at or below activity.min_qualifying_amount' end, count(*)
                from marts.fct_orders where not is_qualifying group by 1 order by 1""").fetchall()
     return {reason: n for reason, n in rows}
+
+
+def _discard_when_written(preparing: Any) -> None:
+    """The run fails or stops: wait for the publication being prepared (a stop interrupts it) and
+    remove it; one whose preparation failed has removed itself."""
+    try:
+        prepared = preparing.result()
+    except BaseException:  # noqa: BLE001 - the run's own failure is the one to report
+        return
+    discard(prepared)
 
 
 def _headline(published: Path) -> dict[str, Any]:
@@ -230,13 +248,21 @@ def retention_pipeline(
         models_built = fingerprint.models_built(candidate, rebuild, sum(1 for r in loads if r.rows_loaded))
         log.info("models: %s", models_built)
         with step("gate marts"):
-            gates["marts"] = validate_layer("marts", candidate, params, reports, gate_runner)
-            counts = layer_row_counts(candidate)
-            excluded = activity_exclusions(candidate, config.min_qualifying_amount)
+            # the next publication is written where no reader looks while the marts gate validates
+            # the candidate (both only read it); it becomes visible only once every gate has passed
+            preparing = prepare_publication.submit(wh, candidate, run_id)
+            try:
+                gates["marts"] = validate_layer("marts", candidate, params, reports, gate_runner)
+                counts = layer_row_counts(candidate)
+                excluded = activity_exclusions(candidate, config.min_qualifying_amount)
+            except BaseException:
+                _discard_when_written(preparing)
+                raise
+            prepared = preparing.result()
         gate_summary = {k: {"passed": g.passed, "evaluated": g.evaluated, "warnings": len(g.warnings)}
                         for k, g in gates.items()}
         with stopping.deferred(), step("publish"):  # a stop while publishing waits for the publish
-            pub = publish_candidate(wh, candidate, run_id, as_of, gate_summary)
+            pub = publish_candidate(wh, prepared, as_of, gate_summary)
             fingerprint.record(candidate, run_id, pub.version, pub.published_at, inputs)  # goes with the state
             wh.commit_state(candidate, run_id)  # raw loads and ledgers of this run become the state
             wh.clear_stale_runs()

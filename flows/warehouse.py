@@ -105,8 +105,9 @@ class Warehouse:
         for tmp in [*self.root.glob(".liucun.duckdb.*.tmp*"), *self.root.glob(".state.*.tmp*"),
                     *self.parquet_dir.glob(".current.*"), *self.parquet_dir.glob(".CURRENT.*")]:
             tmp.unlink(missing_ok=True)
-        # Parquet folders of those runs (version "<time>-<run_id[:8]>") that never became current,
-        # e.g. half-written when the run died: readers globbing parquet/ must not find them.
+        # Parquet folders of those runs (version "<time>-<run_id[:8]>", or ".<version>" while a
+        # publication is prepared) that never became current, e.g. half-written when the run died:
+        # readers globbing parquet/ must not find them.
         live = os.readlink(self.parquet_dir / "current") if (self.parquet_dir / "current").is_symlink() else None
         for run_id in removed:
             for d in self.parquet_dir.glob(f"*-{run_id[:8]}"):

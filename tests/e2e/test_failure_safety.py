@@ -88,15 +88,16 @@ def test_a_second_run_while_one_holds_the_warehouse_is_refused(tmp_path: Path):
 
 
 # --- killed while publishing -------------------------------------------------------------------
-# flows/publish.py writes, in order: the new file `.liucun.duckdb.<run>.tmp`, the Parquet folder
-# `parquet/<version>/`, then renames the file over `liucun.duckdb` and switches the Parquet
-# pointers; flows/warehouse.py then commits the candidate as `state.duckdb`. Each kill point below
-# is one of those steps as seen from outside (nothing in the product waits for the test).
+# flows/publish.py writes, in order: the new file `.liucun.duckdb.<run>.tmp` and the hidden Parquet
+# folder `parquet/.<version>` (both while the marts gate still runs), then — every gate passed —
+# renames the folder to `parquet/<version>/` and the file over `liucun.duckdb`, and switches the
+# Parquet pointers; flows/warehouse.py then commits the candidate as `state.duckdb`. Each kill point
+# below is one of those steps as seen from outside (nothing in the product waits for the test).
 
 REPO = Path(__file__).resolve().parents[2]
 KILL_POINTS = {
     "tmp-file": "the new DuckDB file .liucun.duckdb.<run>.tmp appears",
-    "parquet-folder": "the new folder parquet/<version>/ appears",
+    "parquet-folder": "the new hidden folder parquet/.<version> appears (its Parquet being written)",
     "after-rename": "liucun.duckdb has been replaced, before state.duckdb is committed",
 }
 
@@ -216,7 +217,6 @@ def _watch_and_kill(proc: subprocess.Popen, wh: Path, point: str) -> bool:
     Every 5 ms until the publish step starts; for the rename, which is followed by the state
     commit within a few milliseconds, the published file's inode is then polled without pause.
     """
-    old_versions = set(os.listdir(wh / "parquet"))
     old_inode = (wh / "liucun.duckdb").stat().st_ino
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:
@@ -224,7 +224,7 @@ def _watch_and_kill(proc: subprocess.Popen, wh: Path, point: str) -> bool:
         if point == "tmp-file":
             hit = publishing
         elif point == "parquet-folder":
-            hit = any(not n.startswith(".") and n not in old_versions for n in os.listdir(wh / "parquet"))
+            hit = any(n.startswith(".") and n[1:2].isdigit() for n in os.listdir(wh / "parquet"))
         else:
             hit = (wh / "liucun.duckdb").stat().st_ino != old_inode
             if publishing and not hit:

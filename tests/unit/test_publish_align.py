@@ -59,3 +59,76 @@ def test_an_incomplete_version_folder_is_not_made_current(two_publications):
     (wh.parquet_dir / new / "rpt_b.parquet").unlink()
     assert align_parquet_with_published(wh) is None
     assert (wh.parquet_dir / "CURRENT").read_text().strip() == old
+
+
+def _listing(wh: Warehouse) -> set[str]:
+    return {str(p.relative_to(wh.root)) for p in wh.root.rglob("*")}
+
+
+def test_a_prepared_publication_is_invisible_until_completed(two_publications, tmp_path: Path):
+    """The pipeline prepares the next publication while the marts gate still validates the
+    candidate: until complete(), a reader finds exactly the last publication, and nothing named
+    like a version appears in parquet/."""
+    from flows.publish import complete, latest_publication, prepare
+
+    wh, _, last = two_publications
+    published = wh.published.read_bytes()
+
+    def visible() -> set[str]:
+        return {n for n in os.listdir(wh.parquet_dir) if not n.startswith(".")}
+
+    before = visible()
+    prepared = prepare(wh, _candidate(tmp_path / "c3.duckdb", 7), "run-three-0003")
+    assert wh.published.read_bytes() == published
+    assert latest_publication(wh.published).version == last
+    assert (wh.parquet_dir / "CURRENT").read_text().strip() == last
+    assert visible() == before and prepared.version not in before
+    assert prepared.row_counts == {"rpt_a": 7, "rpt_b": 1}
+
+    pub = complete(wh, prepared, "2025-12-31", {"marts": {"passed": True}})
+    assert latest_publication(wh.published).version == pub.version == prepared.version
+    assert (wh.parquet_dir / "CURRENT").read_text().strip() == pub.version
+    assert duckdb.sql(f"select count(*) from '{wh.parquet_dir / 'current' / 'rpt_a.parquet'}'").fetchone()[0] == 7
+    with duckdb.connect(str(wh.published), read_only=True) as con:
+        gates = con.execute("select gates from audit.publications where version = ?", [pub.version]).fetchone()[0]
+    assert '"passed": true' in gates
+    assert not [n for n in os.listdir(wh.parquet_dir) if n.startswith(".")]
+    assert not list(wh.root.glob(".liucun.duckdb.*"))
+
+
+def test_a_discarded_or_abandoned_preparation_leaves_nothing(two_publications, tmp_path: Path):
+    from flows.publish import discard, prepare
+
+    wh, _, _ = two_publications
+    before = _listing(wh)
+    discard(prepare(wh, _candidate(tmp_path / "c3.duckdb", 7), "run-three-0003"))  # a gate failed
+    assert _listing(wh) == before
+    prepare(wh, _candidate(tmp_path / "c4.duckdb", 7), "run-four-0004")  # the run died here
+    assert _listing(wh) != before
+    (wh.runs_dir / "run-four-0004").mkdir(parents=True)  # its candidate folder, as a dead run leaves it
+    wh.clear_stale_runs()  # what the next run does first
+    assert _listing(wh) == before | {".runs"}
+
+
+def test_preparing_reads_a_candidate_another_process_is_reading(two_publications, tmp_path: Path):
+    """The marts gate (in the gate worker, another process) holds the candidate open read-only
+    while the publication is prepared from it."""
+    import subprocess
+    import sys
+
+    from flows.publish import discard, prepare
+
+    wh, _, _ = two_publications
+    candidate = _candidate(tmp_path / "c3.duckdb", 7)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); "
+         "c.execute('select count(*) from marts.rpt_a').fetchone(); print('open', flush=True); time.sleep(60)",
+         str(candidate)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "open"
+        prepared = prepare(wh, candidate, "run-three-0003")
+        assert prepared.row_counts["rpt_a"] == 7
+        discard(prepared)
+    finally:
+        reader.kill()
+        reader.wait()
