@@ -21,10 +21,12 @@ process group; the worker ignores it, the run decides.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
-import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -49,10 +51,13 @@ class GateWorker:
     """``with GateWorker() as gates: gates.run("raw", candidate, params, reports)``."""
 
     def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # a fresh interpreter: no locks or threads inherited
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, os.getpid()), name="liucun-gates", daemon=True)
-        self._proc.start()
+        # a fresh interpreter (no locks or threads inherited), started as a plain child process:
+        # multiprocessing's own start methods would also start a resource-tracker process, one more
+        # child that outlives the run by a moment
+        self._conn, child = multiprocessing.Pipe()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", _BOOT, json.dumps(sys.path), str(child.fileno()), str(os.getpid())],
+            pass_fds=[child.fileno()], stdin=subprocess.DEVNULL)
         child.close()
         memwatch.track(self._proc.pid)  # the run's memory figures include the worker's
         self._lock = threading.Lock()  # one gate at a time
@@ -77,7 +82,7 @@ class GateWorker:
                 stopping.check()  # killed by a stop: say so, not "the worker died"
                 raise GateWorkerDied(
                     f"the gate worker (pid {self._proc.pid}) ended while validating the {layer} layer "
-                    f"(exit code {self._proc.exitcode}); nothing was published") from exc
+                    f"(exit code {self._proc.poll()}); nothing was published") from exc
         for record in records:
             logging.getLogger(record["name"]).handle(logging.makeLogRecord(record))
         if outcome == "error":
@@ -85,17 +90,18 @@ class GateWorker:
         return value
 
     def kill(self) -> None:
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError):
             self._proc.kill()
 
     def close(self) -> None:
         """End the worker (it is idle between gates: closing its pipe ends it at once)."""
         with contextlib.suppress(OSError):
             self._conn.close()
-        self._proc.join(timeout=5)
-        if self._proc.is_alive():
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             self.kill()
-            self._proc.join()
+            self._proc.wait()
         memwatch.untrack(self._proc.pid)
 
 
@@ -118,7 +124,7 @@ def for_this_run() -> GateWorker:
     """The worker started early for this run, if it is alive, else a new one."""
     while _early:
         worker = _early.pop()
-        if worker._proc.is_alive():
+        if worker._proc.poll() is None:
             return worker
         worker.close()
     return GateWorker()
@@ -142,8 +148,14 @@ class _Collect(logging.Handler):
         self.records.append(d)
 
 
+# the worker's command: Ctrl-C ignored first of all (it reaches the whole process group; the run
+# decides), then the run's import path, then the loop
+_BOOT = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import json, sys; "
+         "sys.path[:0] = json.loads(sys.argv[1]); from multiprocessing.connection import Connection; "
+         "from flows.gate_worker import _serve; _serve(Connection(int(sys.argv[2])), int(sys.argv[3]))")
+
+
 def _serve(conn: Connection, parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent,), name="liucun-gates-parent", daemon=True).start()
     collect = _Collect()
     root = logging.getLogger()

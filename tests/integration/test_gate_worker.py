@@ -31,6 +31,10 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/status").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
 
 
+def _children() -> set[int]:
+    return {int(pid) for f in Path("/proc/self/task").glob("*/children") for pid in f.read_text().split()}
+
+
 def test_the_worker_finds_what_the_run_process_finds(built, tmp_path: Path, caplog: pytest.LogCaptureFixture):
     db, _ = built
     bad = tmp_path / "bad.duckdb"
@@ -39,6 +43,7 @@ def test_the_worker_finds_what_the_run_process_finds(built, tmp_path: Path, capl
         con.execute("update raw.orders set net_amount = gross_amount + 1 where order_id = "
                     "(select min(order_id) from raw.orders)")
     caplog.set_level(logging.INFO, logger="expectations.gate")
+    children = _children()
     with GateWorker() as worker:
         pid = worker.pid
         for layer, path in (("raw", db), ("staging", db), ("marts", db), ("raw", bad)):
@@ -54,7 +59,8 @@ def test_the_worker_finds_what_the_run_process_finds(built, tmp_path: Path, capl
             worker_lines = [r for r in caplog.records if r.name == "expectations.gate"
                             and r.getMessage() == got.summary() and r.process == pid]
             assert worker_lines, [r.getMessage() for r in caplog.records]
-    assert not _alive(pid)
+        assert _children() == children | {pid}  # the worker is the run's only new child process
+    assert not _alive(pid) and _children() == children
 
 
 def test_what_a_gate_raises_in_the_worker_is_raised_in_the_run(built, tmp_path: Path):
@@ -73,7 +79,7 @@ def test_a_worker_that_died_is_reported_and_not_waited_for(built):
     worker = GateWorker()
     try:
         worker.kill()
-        worker._proc.join(timeout=10)
+        worker._proc.wait(timeout=10)
         started = time.perf_counter()
         with pytest.raises(GateWorkerDied, match="validating the raw layer"):
             worker.run("raw", db, params(), None)
