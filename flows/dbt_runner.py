@@ -12,6 +12,7 @@ Two ways, the same arguments and the same :class:`DbtRunSummary`:
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import json
 import logging
@@ -208,7 +209,11 @@ def parse_ahead(project_dir: Path, work_dir: Path, env: dict[str, str], dbt_vars
         except BaseException as exc:  # noqa: BLE001 - a stop or a parse error: the first build raises it
             _parse_failed[work_dir] = exc
 
-    thread = threading.Thread(target=parse, name="liucun-dbt-parse", daemon=True)
+    # in a copy of the caller's context: Prefect's settings (its API) and run context live in
+    # contextvars, and a bare thread logging through the run's logger would start a Prefect server
+    # of its own (`make demo` showed "Starting temporary server" mid-build)
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(parse,), name="liucun-dbt-parse",
+                              daemon=True)
     thread.start()
     return thread
 

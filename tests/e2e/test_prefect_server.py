@@ -49,6 +49,9 @@ def test_the_first_run_starts_a_server_later_runs_reuse_it_and_stop_ends_it(tmp_
         first = subprocess.run(demo, env=env, capture_output=True, text=True, timeout=600)
         assert first.returncode == 0, first.stderr[-3000:]
         assert "Started a local Prefect server at http://127.0.0.1:" in first.stdout, first.stdout[-2000:]
+        # every thread of the run reports to that server: none starts a temporary one of its own
+        # (a thread without the run's context did, logging dbt's parse: flows/dbt_runner.py)
+        assert "Starting temporary server" not in first.stdout + first.stderr, first.stderr[-2000:]
         state = json.loads((home / STATE_FILE).read_text())
         pid, url = state["pid"], state["url"]
         assert healthy(url), "the server outlives the run that started it"
