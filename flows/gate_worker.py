@@ -25,6 +25,7 @@ import json
 import logging
 import multiprocessing
 import os
+import pickle
 import subprocess
 import sys
 import threading
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
 
     from expectations.results import GateResult
     from expectations.suites import GateParams
-
-log = logging.getLogger(__name__)
 
 
 class GateWorkerDied(RuntimeError):
@@ -180,8 +179,10 @@ def _serve(conn: Connection, parent: int) -> None:
         except Exception as exc:  # noqa: BLE001 - the run re-raises it
             answer = ("error", exc)
         try:
+            if answer[0] == "error":  # it must also unpickle in the run (a custom __init__ may not)
+                pickle.loads(pickle.dumps(answer[1]))
             conn.send((*answer, collect.records))
-        except Exception as exc:  # noqa: BLE001 - e.g. an exception that does not pickle
+        except Exception as exc:  # noqa: BLE001 - an exception that does not travel: its text does
             conn.send(("error", RuntimeError(f"{type(answer[1]).__name__}: {answer[1]} ({exc})"), collect.records))
 
 
