@@ -58,7 +58,7 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
     """Validate one layer of the warehouse at ``db_path``; write the report; return the result.
 
     ``context``: the GX context to add this layer's datasource, suites and checkpoint to (a run
-    keeps one for its three gates, see flows/gate_worker.py); None: a new ephemeral one."""
+    keeps one for its three gates, see flows/gates/worker.py); None: a new ephemeral one."""
     result = GateResult(layer)
     existing = _existing_tables(db_path)
     queries = [(ts, ts.batch_query(params, existing)) for ts in layer_suites(layer)]

@@ -1,7 +1,7 @@
 """What a gate found: each expectation's outcome, the layer's verdict, and the report text.
 
 Plain data with no Great Expectations import, so that the run's own process can read a gate's
-result (and raise :class:`GateFailed`) while GX itself lives in the gate worker (flows/gate_worker.py).
+result (and raise :class:`GateFailed`) while GX itself lives in the gate worker (flows/gates/worker.py).
 """
 
 from __future__ import annotations

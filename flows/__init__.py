@@ -2,7 +2,7 @@
 
 Importing the package pins the runtime so nothing phones home and Prefect's local server has time
 to start on a small machine; explicit environment settings still win. It also makes every log
-record redacted at creation (flows/redact.py): no phone, email or password reaches a log.
+record redacted at creation (flows/runtime/redact.py): no phone, email or password reaches a log.
 """
 
 import os
@@ -16,6 +16,6 @@ for _key, _value in {
 }.items():
     os.environ.setdefault(_key, _value)
 
-from flows.redact import install as _install_redaction  # noqa: E402
+from flows.runtime.redact import install as _install_redaction  # noqa: E402
 
 _install_redaction()

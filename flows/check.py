@@ -24,7 +24,7 @@ from datetime import date
 from pathlib import Path
 
 from flows.config import ConfigError, ProjectConfig, SourceConfig, load_config
-from flows.redact import redact
+from flows.runtime.redact import redact
 
 
 @dataclass
@@ -50,8 +50,13 @@ class CheckReport:
 
 
 def _csv_problem(f: str, src: SourceConfig) -> str | None:
-    from flows.readers import _needed_columns
-    from flows.textfiles import DELIMITER_CANDIDATES, open_binary, sniff_delimiter, split_fields
+    from flows.ingest.readers import _needed_columns
+    from flows.ingest.textfiles import (
+        DELIMITER_CANDIDATES,
+        open_binary,
+        sniff_delimiter,
+        split_fields,
+    )
 
     with open_binary(f) as fh:
         first = fh.readline(2_000_000)
@@ -78,8 +83,8 @@ def _csv_problem(f: str, src: SourceConfig) -> str | None:
 
 
 def _jsonl_problem(f: str, src: SourceConfig) -> str | None:
-    from flows.readers import _needed_columns
-    from flows.textfiles import open_binary
+    from flows.ingest.readers import _needed_columns
+    from flows.ingest.textfiles import open_binary
 
     with open_binary(f) as fh:
         for _ in range(100):
@@ -107,7 +112,7 @@ def _jsonl_problem(f: str, src: SourceConfig) -> str | None:
 def _parquet_problem(f: str, src: SourceConfig) -> str | None:
     import duckdb
 
-    from flows.readers import _needed_columns, lit
+    from flows.ingest.readers import _needed_columns, lit
 
     try:
         with duckdb.connect() as con:

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flows import stopping
+from flows.runtime import stopping
 
 DEFAULT_END_DATE = date(2026, 10, 31)
 
@@ -30,7 +30,7 @@ def _generate(args: argparse.Namespace) -> int:
     for path, rows in sorted(summary.files.items()):
         print(f"  {rows:>10,}  {path}")
     if args.to_postgres:
-        from flows.pg_export import export_to_postgres
+        from flows.generate.pg_export import export_to_postgres
 
         dsn = os.environ.get(args.to_postgres, args.to_postgres)
         for table, rows in export_to_postgres(Path(args.out), dsn).items():
@@ -39,7 +39,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _last_publication(warehouse: Path) -> str:
-    from flows.publish import latest_publication
+    from flows.publish.duckdb_file import latest_publication
 
     published = warehouse / "liucun.duckdb"
     if not published.exists():
@@ -97,11 +97,11 @@ USER_ERRORS = ("ConfigError", "SourceError", "SourceUnreachable", "SaltMissing",
 
 def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
                   allow_generated_salt: bool, publish_postgres: str | None = None) -> int:
-    from flows import gate_worker
+    from flows.gates import worker as gate_worker
 
     started, started_wall = time.perf_counter(), time.time()
     # the run's gate worker imports Great Expectations on the other core while this process checks
-    # the config, imports Prefect and ingests (flows/gate_worker.py); the flow takes it
+    # the config, imports Prefect and ingests (flows/gates/worker.py); the flow takes it
     gate_worker.start_early()
     try:
         return _checked_run(config, warehouse, as_of, full_refresh, allow_generated_salt, publish_postgres,
@@ -120,16 +120,16 @@ def _checked_run(config: Path, warehouse: Path, as_of: date | None, full_refresh
         print(report.render(), file=sys.stderr)
         return 2
 
-    from flows import clilog
-    from flows.prefect_api import use_for_this_process
-    from flows.publish_postgres import PostgresPublishFailed
-    from flows.redact import redact
+    from flows.publish.postgres import PostgresPublishFailed
     from flows.retention_pipeline import retention_pipeline
+    from flows.runtime import clilog
+    from flows.runtime.prefect_api import use_for_this_process
+    from flows.runtime.redact import redact
 
     debug_log = clilog.setup(warehouse)
     published_before = _published_version(warehouse)
     # SIGTERM (kill, a service manager) stops the run as Ctrl-C does; inside the flow
-    # flows/stopping.py ends the running tasks first
+    # flows/runtime/stopping.py ends the running tasks first
     previous_term = signal.signal(signal.SIGTERM, _raise_stopped)
     # if a stopped run does not end in time, the watchdog ends it with the same paragraph
     stopping.on_forced_exit(lambda signum: _stopped_message(signum, warehouse, published_before))
@@ -177,10 +177,10 @@ def _checked_run(config: Path, warehouse: Path, as_of: date | None, full_refresh
     return 0
 
 
-def _prefect_api():  # noqa: ANN202 - flows.prefect_api.Api | None
+def _prefect_api():  # noqa: ANN202 - flows.runtime.prefect_api.Api | None
     """The Prefect server this run reports to: PREFECT_API_URL, else a local one kept running in the
     background for later runs (started now if none runs). None: Prefect's temporary server."""
-    from flows.prefect_api import ServerError, ensure_server
+    from flows.runtime.prefect_api import ServerError, ensure_server
 
     try:
         api = ensure_server()
@@ -199,7 +199,7 @@ def _raise_stopped(signum: int, frame: object) -> None:
 
 
 def _published_version(warehouse: Path) -> str | None:
-    from flows.publish import latest_publication
+    from flows.publish.duckdb_file import latest_publication
 
     try:
         last = latest_publication(warehouse / "liucun.duckdb")
@@ -310,9 +310,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _contracts(args: argparse.Namespace) -> int:
-    from flows.contracts import CONTRACTS
+    from flows.ingest.contracts import CONTRACTS
 
-    print("# Canonical touchpoint contracts (flows/contracts.py)\n")
+    print("# Canonical touchpoint contracts (flows/ingest/contracts.py)\n")
     for c in CONTRACTS.values():
         print(f"## {c.kind}\n\n{c.description}\n")
         print(f"Primary key: {', '.join(c.primary_key)}."
@@ -327,7 +327,7 @@ def _contracts(args: argparse.Namespace) -> int:
 
 
 def _server(args: argparse.Namespace) -> int:
-    from flows import prefect_api
+    from flows.runtime import prefect_api
 
     home = Path(args.prefect_home).resolve() if args.prefect_home else None
     print(prefect_api.stop_recorded(home) if args.action == "stop" else prefect_api.status(home))

@@ -6,7 +6,7 @@ Example::
     data_dir: ${LIUCUN_DATA_DIR}          # relative paths resolve against this file's folder
     sources:
       crm_customers:
-        kind: customers                    # a contract in flows/contracts.py
+        kind: customers                    # a contract in flows/ingest/contracts.py
         files: {path: "crm/*.csv", format: csv}
         timezone: Asia/Shanghai            # for timestamps written without an offset
         primary_key: [crm_id]              # default: the contract's
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import yaml
 
-from flows.contracts import CONTRACTS
+from flows.ingest.contracts import CONTRACTS
 
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")

@@ -13,11 +13,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from expectations.suites import GateParams
-from flows import stopping
-from flows.churn_scoring import ScoringResult, score_warehouse
 from flows.config import ProjectConfig, SourceConfig
-from flows.dbt_runner import DbtRunSummary, parse_ahead, run_dbt_in_process
-from flows.ingest import (
+from flows.ingest.load import (
     Extract,
     LoadResult,
     SourceError,
@@ -27,8 +24,10 @@ from flows.ingest import (
     merge_extracts,
     read_state,
 )
-from flows.publish import PreparedPublication, Publication, complete, prepare
-from flows.publish_postgres import (
+from flows.models.churn_scoring import ScoringResult, score_warehouse
+from flows.models.dbt_runner import DbtRunSummary, parse_ahead, run_dbt_in_process
+from flows.publish.duckdb_file import PreparedPublication, Publication, complete, prepare
+from flows.publish.postgres import (
     PostgresPublication,
     PostgresPublishError,
     PostgresPublishFailed,
@@ -37,13 +36,14 @@ from flows.publish_postgres import (
     publish_to_postgres,
     redact,
 )
-from flows.redact import redacting
+from flows.publish.warehouse import Warehouse
+from flows.runtime import stopping
+from flows.runtime.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
-from flows.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from expectations.results import GateResult
-    from flows.gate_worker import GateWorker
+    from flows.gates.worker import GateWorker
 
 
 def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -68,7 +68,7 @@ def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
 def extract_source_task(src: SourceConfig, data_dir: Path, scratch_dir: Path, state: SourceState,
                         as_of: date, warehouse_root: Path, allow_generated_salt: bool, store: str) -> Extract:
     """Read what is new in one source, then type, check and hash it into its own schema of the
-    run's extract store (in memory, shared with the other sources; see flows/ingest.py)."""
+    run's extract store (in memory, shared with the other sources; see flows/ingest/load.py)."""
     salt = resolve_pii_salt(Settings(), warehouse_root, allow_generated_salt)  # never a task input
     ex = extract_source(src, data_dir, scratch_dir, state, as_of, salt, store)
     get_run_logger().info("%s: %d rows read from %d new file(s)%s", src.name, ex.rows_read, len(ex.files),
@@ -151,7 +151,7 @@ def dbt_env(candidate: Path, as_of: date) -> dict[str, str]:
 
 def dbt_parse_ahead(candidate: Path, project_dir: Path, work_dir: Path, dbt_vars: dict[str, str], as_of: date,
                     parse_cache: Path | None) -> None:
-    """Start importing dbt and parsing the project for the run's builds (flows/dbt_runner.py parse_ahead)."""
+    """Start importing dbt and parsing the project for the run's builds (flows/models/dbt_runner.py parse_ahead)."""
     parse_ahead(project_dir, work_dir, dbt_env(candidate, as_of), dbt_vars, get_run_logger(), parse_cache)
 
 
@@ -162,7 +162,7 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, d
               keep_results: Path | None = None, parse_cache: Path | None = None,
               full_refresh: bool = False) -> DbtRunSummary:
     """``dbt build --select <select> [--exclude <exclude>]`` (models, seeds and data tests) on the
-    candidate, in this process (flows/dbt_runner.py: the project is parsed once per run, from the
+    candidate, in this process (flows/models/dbt_runner.py: the project is parsed once per run, from the
     warehouse's ``parse_cache``); an empty ``select`` builds everything not excluded. ``buildable``
     selects a test only when all its parents are built by this or an earlier step
     (``--indirect-selection buildable``), so a layer built in several steps runs each test once.
@@ -174,7 +174,7 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, d
     ``make test`` and CI (tests/unit/test_dbt_unit_tests.py, the integration builds).
 
     ``full_refresh`` computes the models that absorb new loads from all the data
-    (dbt_project/macros/incremental.sql; flows/fingerprint.py models_rebuild_reason says when)."""
+    (dbt_project/macros/incremental.sql; flows/publish/fingerprint.py models_rebuild_reason says when)."""
     log = get_run_logger()
     args = ["build", *(["--select", *select.split()] if select else []),
             *(["--exclude", *exclude.split()] if exclude else []), "--exclude-resource-type", "unit_test"]
@@ -210,7 +210,7 @@ def fit_bgnbd(candidate: Path, as_of: date) -> ScoringResult:
 @task(name="prepare-publication", cache_policy=NO_CACHE)
 @redacting
 def prepare_publication(warehouse: Warehouse, candidate: Path, run_id: str) -> PreparedPublication:
-    """Write the next publication where no reader looks (flows/publish.py prepare), while the marts
+    """Write the next publication where no reader looks (flows/publish/duckdb_file.py prepare), while the marts
     gate validates the same candidate: it becomes visible only through :func:`publish_candidate`."""
     prepared = prepare(warehouse, candidate, run_id)
     get_run_logger().info("prepared publication %s (%d marts), not yet visible", prepared.version,
@@ -246,7 +246,7 @@ def _retry_pg_unreachable(task: Any, task_run: Any, state: Any) -> bool:
 @redacting
 def publish_postgres_task(published: Path, dsn_env: str, run_id: str, version: str) -> PostgresPublication:
     """Copy the just-published marts and their audit row to PostgreSQL in one transaction
-    (flows/publish_postgres.py). Takes the NAME of the environment variable holding the DSN, never
+    (flows/publish/postgres.py). Takes the NAME of the environment variable holding the DSN, never
     the DSN: Prefect stores task and flow parameters in its database and shows them in the UI."""
     dsn = os.environ.get(dsn_env, "")
     if not dsn:

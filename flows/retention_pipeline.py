@@ -8,9 +8,9 @@ has passed. A failure anywhere publishes nothing and leaves the last publication
 
 Three things overlap to keep a run's fixed cost down, none of them ahead of a gate's verdict: the
 gates run in a worker process that imports Great Expectations while the run starts
-(flows/gate_worker.py); dbt is imported and the project parsed while the run merges its extracts
+(flows/gates/worker.py); dbt is imported and the project parsed while the run merges its extracts
 and the raw gate runs; the next publication is written where no reader looks while the marts gate
-validates the candidate, and made visible only after it passed (flows/publish.py).
+validates the candidate, and made visible only after it passed (flows/publish/duckdb_file.py).
 """
 
 from __future__ import annotations
@@ -29,12 +29,11 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from expectations.suites import GateParams
-from flows import fingerprint, gate_worker, stopping
-from flows.churn_scoring import DBT_MODEL_INPUTS, create_ml_schema
 from flows.config import load_config
-from flows.dbt_runner import forget_parse
-from flows.ingest import ExtractStore
-from flows.memwatch import MemoryWatch
+from flows.gates import worker as gate_worker
+from flows.ingest.load import ExtractStore
+from flows.models.churn_scoring import DBT_MODEL_INPUTS, create_ml_schema
+from flows.models.dbt_runner import forget_parse
 from flows.pipeline_tasks import (
     dbt_build,
     dbt_parse_ahead,
@@ -49,15 +48,18 @@ from flows.pipeline_tasks import (
     publish_postgres,
     validate_layer,
 )
-from flows.publish import (
+from flows.publish import fingerprint
+from flows.publish.duckdb_file import (
     align_parquet_with_published,
     discard,
     last_publication_row_counts,
     latest_publication,
 )
-from flows.redact import redacting
+from flows.publish.warehouse import Warehouse
+from flows.runtime import stopping
+from flows.runtime.memwatch import MemoryWatch
+from flows.runtime.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
-from flows.warehouse import Warehouse
 
 EXTRACT_WORKERS = 3  # sources extracted at once; they share one DuckDB instance and its memory cap
 
@@ -153,7 +155,7 @@ def retention_pipeline(
     ``full_refresh`` starts from an empty warehouse and reloads every source from scratch.
     ``publish_postgres_dsn_env`` names an environment variable holding a PostgreSQL DSN (never the
     DSN itself: flow parameters are stored by Prefect): the marts are then also published there, in
-    one transaction (flows/publish_postgres.py). If that fails the run fails; the DuckDB publication
+    one transaction (flows/publish/postgres.py). If that fails the run fails; the DuckDB publication
     stands, and the next run publishes to PostgreSQL again.
     """
     log = get_run_logger()

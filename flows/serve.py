@@ -20,7 +20,7 @@ from typing import IO, Any
 
 import yaml
 
-from flows.prefect_api import alive, healthy, prefect_cmd
+from flows.runtime.prefect_api import alive, healthy, prefect_cmd
 from flows.settings import REPO_ROOT
 
 DEFAULT_PREFECT_FILE = Path("flows/prefect.yaml")

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     dbt_project_dir: Path = REPO_ROOT / "dbt_project"
     demo_config: Path = REPO_ROOT / "flows" / "demo" / "liucun.yml"
     # memory DuckDB may use while sources are ingested (LIUCUN_INGEST_MEMORY_MB): one cap for the
-    # extracts running at once and the merge, which share one DuckDB instance (flows/ingest.py,
+    # extracts running at once and the merge, which share one DuckDB instance (flows/ingest/load.py,
     # ExtractStore); past it DuckDB spills to the run's folder instead of growing. Spilled pages of an extract can hold raw values of the rows being read
     # (phones, emails) until the extract ends: a low cap trades memory for that exposure.
     ingest_memory_mb: int = Field(default_factory=default_ingest_memory_mb)

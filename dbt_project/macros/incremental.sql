@@ -10,7 +10,7 @@
     each build records which way it went in incremental._model_builds.
 
     The pipeline also runs dbt with --full-refresh when the models, dbt vars, liucun's code or a
-    library changed (flows/fingerprint.py models_rebuild_reason). That both paths publish the same
+    library changed (flows/publish/fingerprint.py models_rebuild_reason). That both paths publish the same
     marts is tested (tests/e2e/test_incremental.py). -#}
 
 {#- Ledgers, deltas and redo sets live in their own schema, `incremental`, apart from the models
@@ -68,7 +68,7 @@
     {%- if not liucun._exists(liucun.absorbed_loads()) -%}
         {{ return('no ledger of the loads it absorbed') }}
     {%- endif -%}
-    {#- the pipeline runs dbt with --full-refresh after a correction (flows/fingerprint.py); this
+    {#- the pipeline runs dbt with --full-refresh after a correction (flows/publish/fingerprint.py); this
         is the same rule for whoever else runs dbt: a load that replaced rows, or a new line of an
         order loaded before, changes rows an absorbing model already holds -#}
     {%- set corrections -%}

@@ -167,7 +167,7 @@ def models_alone(sources: Path, wh: Path, work: Path, as_of: date = END) -> dict
     of the run's builds sharing the two cores. ``wall``: from the first model's start to the last
     one's end (dbt's start-up before them not counted); ``nodes``: their node times added up."""
     from flows.config import load_config
-    from flows.dbt_runner import run_dbt
+    from flows.models.dbt_runner import run_dbt
     from flows.settings import Settings
 
     alone = work / "models_alone"
@@ -307,7 +307,7 @@ def main() -> None:
                     help="a larger multiple measured by its full refresh only (repeatable), e.g. 50")
     ap.add_argument("--out", type=Path, help="also write the table (markdown) here")
     args = ap.parse_args()
-    from flows.prefect_api import reporting_to, start_server, stop
+    from flows.runtime.prefect_api import reporting_to, start_server, stop
 
     with tempfile.TemporaryDirectory(prefix="liucun-bench-") as tmp:
         work = Path(tmp)

@@ -16,7 +16,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory):
     flows run in this process and every `liucun` subprocess (through PREFECT_API_URL in the
     environment they inherit) report to it, as they would to a team's server. Tests of the server
     liucun starts by itself, or of `liucun serve`, remove PREFECT_API_URL from their environment."""
-    from flows.prefect_api import reporting_to, start_server, stop
+    from flows.runtime.prefect_api import reporting_to, start_server, stop
 
     api = start_server(tmp_path_factory.mktemp("prefect_server"))
     try:

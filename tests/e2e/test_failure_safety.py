@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.warehouse import Warehouse
+from flows.publish.warehouse import Warehouse
 from tests.support.processes import session_processes
 
 LIUCUN = str(Path(sys.executable).with_name("liucun"))
@@ -88,10 +88,10 @@ def test_a_second_run_while_one_holds_the_warehouse_is_refused(tmp_path: Path):
 
 
 # --- killed while publishing -------------------------------------------------------------------
-# flows/publish.py writes, in order: the new file `.liucun.duckdb.<run>.tmp` and the hidden Parquet
+# flows/publish/duckdb_file.py writes, in order: the new file `.liucun.duckdb.<run>.tmp` and the hidden Parquet
 # folder `parquet/.<version>` (both while the marts gate still runs), then — every gate passed —
 # renames the folder to `parquet/<version>/` and the file over `liucun.duckdb`, and switches the
-# Parquet pointers; flows/warehouse.py then commits the candidate as `state.duckdb`. Each kill point
+# Parquet pointers; flows/publish/warehouse.py then commits the candidate as `state.duckdb`. Each kill point
 # below is one of those steps as seen from outside (nothing in the product waits for the test).
 
 REPO = Path(__file__).resolve().parents[2]

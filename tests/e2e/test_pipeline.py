@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from expectations.results import GateFailed
-from flows.ingest import SourceError
+from flows.ingest.load import SourceError
 from tests.support.pipeline import DEMO_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,11 +124,11 @@ def test_nothing_new_but_another_input_changed_rebuilds(published, tmp_path: Pat
     """No new rows is not enough to skip: a different as-of date, config or model must rebuild."""
     import shutil
 
-    from flows import fingerprint
     from flows.config import load_config
+    from flows.publish import fingerprint
+    from flows.publish.warehouse import Warehouse
     from flows.retention_pipeline import _current_publication_if_unchanged
     from flows.settings import Settings
-    from flows.warehouse import Warehouse
 
     warehouse, first = published
     config = load_config(DEMO_CONFIG)

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from flows.prefect_api import STATE_FILE, alive, healthy
+from flows.runtime.prefect_api import STATE_FILE, alive, healthy
 from tests.support.processes import session_processes
 
 LIUCUN = str(Path(sys.executable).with_name("liucun"))
@@ -50,7 +50,7 @@ def test_the_first_run_starts_a_server_later_runs_reuse_it_and_stop_ends_it(tmp_
         assert first.returncode == 0, first.stderr[-3000:]
         assert "Started a local Prefect server at http://127.0.0.1:" in first.stdout, first.stdout[-2000:]
         # every thread of the run reports to that server: none starts a temporary one of its own
-        # (a thread without the run's context did, logging dbt's parse: flows/dbt_runner.py)
+        # (a thread without the run's context did, logging dbt's parse: flows/models/dbt_runner.py)
         assert "Starting temporary server" not in first.stdout + first.stderr, first.stderr[-2000:]
         state = json.loads((home / STATE_FILE).read_text())
         pid, url = state["pid"], state["url"]

@@ -1,5 +1,5 @@
 """`liucun demo/run --publish-postgres`: the marts land in a real (throwaway) PostgreSQL cluster in one
-transaction (flows/publish_postgres.py). BI readers see the old marts or the new, never a mix; a failed
+transaction (flows/publish/postgres.py). BI readers see the old marts or the new, never a mix; a failed
 publish leaves the previous marts as they were; the password is never shown or stored.
 
 The DSN carries a password. The throwaway cluster trusts local connections and ignores it, which is
@@ -23,7 +23,7 @@ import duckdb
 import psycopg2
 import pytest
 
-from flows.publish_postgres import (
+from flows.publish.postgres import (
     PostgresDependentObjects,
     PostgresLockTimeout,
     PostgresUnreachable,

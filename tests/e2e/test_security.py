@@ -41,11 +41,11 @@ import yaml
 
 from flows.cli import main as liucun
 from flows.config import load_config
-from flows.contracts import CONTRACTS
 from flows.generate import generate
 from flows.generate.params import PLACEHOLDER_PHONES
-from flows.pii import normalise_phone
-from flows.readers import lit, q
+from flows.ingest.contracts import CONTRACTS
+from flows.ingest.pii import normalise_phone
+from flows.ingest.readers import lit, q
 from tests.support.pipeline import DEMO_CONFIG
 from tests.support.postgres import throwaway_cluster
 
@@ -326,7 +326,7 @@ def test_the_scanner_finds_pii_where_it_is(tmp_path: Path, monkeypatch: pytest.M
 def test_a_clean_run_leaks_no_pii_salt_or_password(prefect_backend, run_logs_at_debug, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch, capfd, caplog):
     """The demo, with the CRM pulled from PostgreSQL through a DSN that carries a password."""
-    from flows.pg_export import export_to_postgres
+    from flows.generate.pg_export import export_to_postgres
 
     src, wh = tmp_path / "src", tmp_path / "wh"
     generate(src, customers=1500, months=12, seed=23, end_date=END)

@@ -75,7 +75,7 @@ def test_dbt_source_freshness_evaluates_every_raw_table(built, tmp_path):
     import json
 
     from flows.config import FRESHNESS_COLUMN
-    from flows.dbt_runner import DbtFailed, run_dbt
+    from flows.models.dbt_runner import DbtFailed, run_dbt
     from flows.settings import Settings
 
     db, _ = built
@@ -106,12 +106,12 @@ def test_dbt_source_freshness_evaluates_every_raw_table(built, tmp_path):
 
 
 def test_in_process_dbt_parses_the_project_once_and_reparses_only_what_changed(tmp_path):
-    """The pipeline's dbt (flows/dbt_runner.py) starts each run from the last run's parse: a run on
+    """The pipeline's dbt (flows/models/dbt_runner.py) starts each run from the last run's parse: a run on
     another day (LIUCUN_AS_OF_DATE) into another run folder re-reads nothing; a changed --vars value
     (a config change) makes dbt parse everything again, as it must."""
     from pathlib import Path
 
-    from flows.dbt_runner import forget_parse, run_dbt_in_process
+    from flows.models.dbt_runner import forget_parse, run_dbt_in_process
     from flows.settings import Settings
 
     project, cache = Settings().dbt_project_dir, tmp_path / "cache" / "partial_parse.msgpack"
@@ -137,9 +137,9 @@ def test_in_process_dbt_parses_the_project_once_and_reparses_only_what_changed(t
 
 def test_a_parse_ahead_is_the_parse_the_builds_use_and_its_failure_is_theirs(tmp_path):
     """The pipeline parses the project in a background thread while the raw gate runs
-    (flows/dbt_runner.py parse_ahead): the next dbt call in that run folder uses that manifest (no
+    (flows/models/dbt_runner.py parse_ahead): the next dbt call in that run folder uses that manifest (no
     second parse), and when that parse fails, the next call raises its error."""
-    from flows import dbt_runner
+    from flows.models import dbt_runner
     from flows.settings import Settings
 
     project, db = Settings().dbt_project_dir, tmp_path / "run" / "candidate.duckdb"

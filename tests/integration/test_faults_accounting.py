@@ -17,7 +17,7 @@ import pytest
 
 from flows.config import load_config
 from flows.generate import generate
-from flows.ingest import SourceError, ingest
+from flows.ingest.load import SourceError, ingest
 from tests.support.pipeline import DEMO_CONFIG
 
 END = date(2025, 12, 31)

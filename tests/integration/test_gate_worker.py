@@ -1,4 +1,4 @@
-"""The run's gates in their worker process (flows/gate_worker.py) find exactly what they find in the
+"""The run's gates in their worker process (flows/gates/worker.py) find exactly what they find in the
 run's own process, say what they logged, raise what they raised, and never outlive the run."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from expectations.gate import run_gate
-from flows.gate_worker import GateWorker, GateWorkerDied
+from flows.gates.worker import GateWorker, GateWorkerDied
 from tests.integration.test_gates import params
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_a_worker_that_died_is_reported_and_not_waited_for(built):
 
 def test_the_worker_ends_when_the_run_is_killed(tmp_path: Path):
     """A SIGKILLed run cannot close its worker: the worker notices and ends by itself."""
-    code = ("import sys, time; from flows.gate_worker import GateWorker; w = GateWorker(); "
+    code = ("import sys, time; from flows.gates.worker import GateWorker; w = GateWorker(); "
             "print(w.pid, flush=True); time.sleep(600)")
     run = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.generate import generate
-from flows.pii import pii_hash_sql
+from flows.ingest.pii import pii_hash_sql
 from tests.support.pipeline import build_candidate
 
 # exactly what `liucun demo` uses

@@ -8,7 +8,7 @@ import duckdb
 import psycopg2
 import pytest
 
-from flows.dbt_runner import run_dbt
+from flows.models.dbt_runner import run_dbt
 from flows.settings import Settings
 from tests.support.pipeline import copy_raw_to_postgres
 from tests.support.postgres import throwaway_cluster

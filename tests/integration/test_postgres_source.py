@@ -13,8 +13,8 @@ import pytest
 
 from flows.cli import main as liucun
 from flows.config import load_config
-from flows.ingest import ingest
-from flows.readers import SourceUnreachable
+from flows.ingest.load import ingest
+from flows.ingest.readers import SourceUnreachable
 from tests.support.postgres import throwaway_cluster
 
 pytestmark = pytest.mark.postgres
@@ -89,8 +89,8 @@ def test_incremental_pull_tracks_inserts_and_updates(tmp_path: Path, capsys):
 def test_unreachable_database_is_retried_then_reported_without_the_dsn(tmp_path: Path):
     os.environ["LIUCUN_TEST_PG_DSN"] = "postgresql://liucun:s3cret-pw@127.0.0.1:1/nowhere"
     cfg = load_config(_pg_only_config(tmp_path))
-    from flows.ingest import create_raw_schema
-    from flows.readers import read_postgres
+    from flows.ingest.load import create_raw_schema
+    from flows.ingest.readers import read_postgres
 
     with duckdb.connect() as con:
         create_raw_schema(con)

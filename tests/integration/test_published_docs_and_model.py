@@ -15,8 +15,8 @@ import yaml
 
 from expectations.gate import run_gate
 from expectations.suites import GateParams
-from flows.publish import publish
-from flows.warehouse import Warehouse
+from flows.publish.duckdb_file import publish
+from flows.publish.warehouse import Warehouse
 from tests.integration.conftest import END
 from tests.support.pipeline import DEMO_CONFIG
 

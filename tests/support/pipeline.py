@@ -8,10 +8,10 @@ from pathlib import Path
 
 import duckdb
 
-from flows.churn_scoring import create_ml_schema, score_warehouse
 from flows.config import load_config
-from flows.dbt_runner import DbtRunSummary, run_dbt
-from flows.ingest import ingest
+from flows.ingest.load import ingest
+from flows.models.churn_scoring import create_ml_schema, score_warehouse
+from flows.models.dbt_runner import DbtRunSummary, run_dbt
 from flows.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

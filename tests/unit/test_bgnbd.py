@@ -1,4 +1,4 @@
-"""BG/NBD (flows/bgnbd.py) against the published CDNOW fit and an independent integral."""
+"""BG/NBD (flows/models/bgnbd.py) against the published CDNOW fit and an independent integral."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from flows.bgnbd import (
+from flows.models.bgnbd import (
     BgNbdParams,
     expected_purchases,
     expected_purchases_new_customer,
@@ -129,7 +129,7 @@ PUBLISHED_SE = BgNbdParams(r=0.0126, alpha=0.378, a=0.186, b=0.705)
 
 
 def test_cdnow_standard_errors_match_the_published_ones(cdnow: pd.DataFrame):
-    from flows.bgnbd import log_param_covariance, standard_errors
+    from flows.models.bgnbd import log_param_covariance, standard_errors
 
     result = fit(cdnow.frequency, cdnow.recency, cdnow["T"])
     se = standard_errors(result.params, log_param_covariance(result.params, cdnow.frequency, cdnow.recency,
@@ -143,7 +143,11 @@ def test_delta_intervals_agree_with_monte_carlo_over_the_parameters(cdnow: pd.Da
     """The delta-method intervals of P(alive) and expected purchases against an independent
     computation: 4,000 parameter vectors drawn from the MLE's normal approximation, the quantity
     evaluated for each, and its 2.5 / 97.5 % quantiles (on CDNOW customers with repeat purchases)."""
-    from flows.bgnbd import expected_purchases_interval, log_param_covariance, p_alive_interval
+    from flows.models.bgnbd import (
+        expected_purchases_interval,
+        log_param_covariance,
+        p_alive_interval,
+    )
 
     result = fit(cdnow.frequency, cdnow.recency, cdnow["T"])
     prm = result.params
@@ -169,7 +173,7 @@ def test_delta_intervals_agree_with_monte_carlo_over_the_parameters(cdnow: pd.Da
 
 
 def test_customers_without_repeat_purchases_are_certainly_alive():
-    from flows.bgnbd import p_alive_interval
+    from flows.models.bgnbd import p_alive_interval
 
     cov = np.diag([0.01, 0.01, 0.05, 0.1])
     lo, hi = p_alive_interval(PUBLISHED, cov, [0, 3], [0.0, 20.0], [30.0, 30.0])

@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from flows.config import ConfigError, load_config
-from flows.ingest import SourceError, ingest
+from flows.ingest.load import SourceError, ingest
 from tests.support.postgres import throwaway_cluster
 
 SALT = "unit-salt-must-never-leak"

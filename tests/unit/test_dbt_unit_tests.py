@@ -8,9 +8,9 @@ from pathlib import Path
 
 import duckdb
 
-from flows.churn_scoring import create_ml_tables
-from flows.dbt_runner import run_dbt
-from flows.ingest import create_raw_schema
+from flows.ingest.load import create_raw_schema
+from flows.models.churn_scoring import create_ml_tables
+from flows.models.dbt_runner import run_dbt
 from flows.settings import Settings
 
 
@@ -54,7 +54,7 @@ def test_retention_vars_are_checked_when_the_project_compiles(tmp_path: Path):
     the var, not with an empty or wrong mart."""
     import pytest
 
-    from flows.dbt_runner import DbtFailed
+    from flows.models.dbt_runner import DbtFailed
 
     env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(tmp_path / "v.duckdb")}
     cases = (({"retention_segment_types": ["region", "colour"]},

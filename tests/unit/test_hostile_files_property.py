@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.config import load_config
-from flows.ingest import SourceError, ingest
+from flows.ingest.load import SourceError, ingest
 from tests.e2e.test_security import Needles, Scan
 
 SALT = "prop-salt"

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from flows.config import ConfigError, load_config
-from flows.ingest import SourceError, ingest
+from flows.ingest.load import SourceError, ingest
 
 SALT = "unit-salt"
 
@@ -201,7 +201,7 @@ def test_column_expressions_map_source_columns(tmp_path: Path):
 
 
 def test_excel_workbooks_load_with_their_rows_accounted(tmp_path: Path):
-    from flows.readers import load_extension
+    from flows.ingest.readers import load_extension
 
     (tmp_path / "x").mkdir()
     with duckdb.connect() as con:

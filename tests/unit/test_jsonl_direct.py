@@ -1,6 +1,6 @@
 """JSON-lines files DuckDB reads whole load exactly what the line-by-line reader loads, row for row.
 
-The usual clean export is read by DuckDB's own parallel reader (flows/readers.py, ``_jsonl_direct``);
+The usual clean export is read by DuckDB's own parallel reader (flows/ingest/readers.py, ``_jsonl_direct``);
 any file it would read differently goes line by line. Here one set of files, clean and messy, is
 ingested both ways (the direct reader switched off in the second run) and every raw row, line
 number, quarantine row and count must be the same.
@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import readers
 from flows.config import load_config
-from flows.ingest import ingest
+from flows.ingest import readers
+from flows.ingest.load import ingest
 from tests.unit.test_ingest import write_config
 
 SALT = "unit-salt"

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from flows.config import load_config
-from flows.ingest import ingest
+from flows.ingest.load import ingest
 from tests.unit.test_ingest import write_config
 
 HEADER = "crm_id,registered_at,region\n"
@@ -47,10 +47,10 @@ def test_files_load_once_and_changed_files_replace_their_rows(tmp_path: Path):
 
 
 def test_models_absorb_a_load_only_when_it_added_rows(tmp_path: Path):
-    """flows/fingerprint.py models_rebuild_reason: the identity models may absorb a run's loads
+    """flows/publish/fingerprint.py models_rebuild_reason: the identity models may absorb a run's loads
     only when those loads added rows; a replaced row, a new line of an order loaded before, or a
     changed model rebuilds them in full, saying why."""
-    from flows.fingerprint import models_rebuild_reason
+    from flows.publish.fingerprint import models_rebuild_reason
 
     crm, lines = tmp_path / "crm", tmp_path / "lines"
     crm.mkdir()

@@ -16,7 +16,7 @@ import pytest
 
 from flows.check import check
 from flows.config import ConfigError, load_config
-from flows.ingest import SourceError, ingest
+from flows.ingest.load import SourceError, ingest
 
 SALT = "unit-salt"
 AS_OF = date(2024, 6, 30)

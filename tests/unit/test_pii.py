@@ -1,7 +1,7 @@
 import duckdb
 import pytest
 
-from flows.pii import mask_text, mask_text_sql, normalise_phone, phone_e164_sql, pii_hash_sql
+from flows.ingest.pii import mask_text, mask_text_sql, normalise_phone, phone_e164_sql, pii_hash_sql
 
 
 @pytest.mark.parametrize(

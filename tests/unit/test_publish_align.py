@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.ingest import create_raw_schema
-from flows.publish import align_parquet_with_published, publish
-from flows.warehouse import Warehouse
+from flows.ingest.load import create_raw_schema
+from flows.publish.duckdb_file import align_parquet_with_published, publish
+from flows.publish.warehouse import Warehouse
 
 
 def _candidate(path: Path, rows: int) -> Path:
@@ -69,7 +69,7 @@ def test_a_prepared_publication_is_invisible_until_completed(two_publications, t
     """The pipeline prepares the next publication while the marts gate still validates the
     candidate: until complete(), a reader finds exactly the last publication, and nothing named
     like a version appears in parquet/."""
-    from flows.publish import complete, latest_publication, prepare
+    from flows.publish.duckdb_file import complete, latest_publication, prepare
 
     wh, _, last = two_publications
     published = wh.published.read_bytes()
@@ -97,7 +97,7 @@ def test_a_prepared_publication_is_invisible_until_completed(two_publications, t
 
 
 def test_a_discarded_or_abandoned_preparation_leaves_nothing(two_publications, tmp_path: Path):
-    from flows.publish import discard, prepare
+    from flows.publish.duckdb_file import discard, prepare
 
     wh, _, _ = two_publications
     before = _listing(wh)
@@ -116,7 +116,7 @@ def test_preparing_reads_a_candidate_another_process_is_reading(two_publications
     import subprocess
     import sys
 
-    from flows.publish import discard, prepare
+    from flows.publish.duckdb_file import discard, prepare
 
     wh, _, _ = two_publications
     candidate = _candidate(tmp_path / "c3.duckdb", 7)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.textfiles import BLOCK_BYTES, prescan
+from flows.ingest.textfiles import BLOCK_BYTES, prescan
 
 blocks_seen: list[int] = []
 
@@ -57,7 +57,7 @@ def test_blocks_and_lines_keep_and_set_aside_the_same(tmp_path: Path, bom: bool)
 def test_csv_blocks_and_lines_find_the_same(tmp_path: Path, last_newline: bool):
     """A CSV file is checked in 8 MB blocks where no line needs a look (counted at C speed, not
     split into Python strings); it finds exactly what reading every line finds."""
-    import flows.textfiles as textfiles
+    import flows.ingest.textfiles as textfiles
 
     lines = [f'C{i},"Wang, {i}",{"x" * (i % 70)},"say ""hi""",{i % 9}'.encode() for i in range(450_000)]
     lines[0] = b"crm_id,name,pad,quote,n"

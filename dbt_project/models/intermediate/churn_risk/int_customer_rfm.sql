@@ -3,7 +3,7 @@
 -- Purchases are counted per business-local purchase day, so several orders on one day are one
 -- purchase. frequency x = purchase days - 1 (repeat purchase days), recency t_x = days from the
 -- first to the last purchase day, age T = days from the first purchase day to the as-of date.
--- flows/churn_scoring.py fits the BG/NBD model on this table (schema ml).
+-- flows/models/churn_scoring.py fits the BG/NBD model on this table (schema ml).
 with orders as (
 
     select * from {{ ref('int_orders_attributed') }}

@@ -1,6 +1,6 @@
 -- One row per customer with a qualifying purchase on or before the as-of date (int_customer_rfm):
 -- the BG/NBD model's P(alive) and expected purchases with their 95 % intervals, as the pipeline
--- scored them (ml.customer_bgnbd_scores, flows/churn_scoring.py). fct_churn_risk shows these
+-- scored them (ml.customer_bgnbd_scores, flows/models/churn_scoring.py). fct_churn_risk shows these
 -- scores for the active and dormant customers only; this mart publishes them for everyone the
 -- model scored. The fitted parameters are in rpt_bgnbd_fit (join on as_of_date).
 -- Empty when no model was fitted for the as-of date. Definitions: doc('risk_definitions').

@@ -1,6 +1,6 @@
 -- The BG/NBD model behind fct_churn_risk and fct_customer_bgnbd_scores: one row per fit (the
 -- as-of date's), with the maximum-likelihood parameters, their standard errors and the fit's
--- diagnostics (ml.bgnbd_fit, flows/churn_scoring.py), plus the two population means a reader
+-- diagnostics (ml.bgnbd_fit, flows/models/churn_scoring.py), plus the two population means a reader
 -- asks for first. Empty when no model was fitted for the as-of date. Run-time facts (when the fit
 -- ran, how long it took) are left out: the same input publishes the same row; the publication's
 -- time is in audit.publications. Definitions: doc('risk_definitions').

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from flows.readers import lit, load_extension
+from flows.ingest.readers import lit, load_extension
 
 TABLES = {
     "crm.customers": (

@@ -36,13 +36,13 @@ from typing import Any
 
 import duckdb
 
-from flows import stopping
 from flows.config import ProjectConfig, SourceConfig
-from flows.contracts import CONTRACTS
-from flows.pii import mask_text_sql
-from flows.readers import READERS, SourceError, lit, pg_alias, q, read_postgres
+from flows.ingest.contracts import CONTRACTS
+from flows.ingest.pii import mask_text_sql
+from flows.ingest.readers import READERS, SourceError, lit, pg_alias, q, read_postgres
+from flows.ingest.typing_checks import stage_typed
+from flows.runtime import stopping
 from flows.settings import default_ingest_memory_mb
-from flows.typing_checks import stage_typed
 
 META_COLUMNS = "_source varchar, _load_id varchar, _file varchar, _line bigint, _extra json"
 

@@ -8,7 +8,7 @@ one left). Three kinds of work are running when a signal arrives, and each is en
   (dbt then cancels its queries and exits) and waits for them, killing one that lingers;
 - **DuckDB queries** in any thread (extracts run in worker threads): connections registered with
   :func:`interruptible` are interrupted (DuckDB raises ``InterruptException`` in that thread);
-- **dbt in this process** (flows/dbt_runner.py): registers a canceller with :func:`on_stop`; the
+- **dbt in this process** (flows/models/dbt_runner.py): registers a canceller with :func:`on_stop`; the
   stop monitor's thread calls it (it cancels dbt's queries and raises KeyboardInterrupt inside dbt,
   which ends its threads as on Ctrl-C);
 - **Python loops** in worker threads (the line-by-line prescan of text files): they call

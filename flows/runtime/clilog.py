@@ -3,7 +3,7 @@
 ``liucun run`` / ``demo`` / ``check`` write everything at DEBUG (liucun, Prefect, dbt's lines, GX)
 to ``<warehouse>/logs/liucun-debug.log``; the console handlers Prefect installs keep their
 messages but lose their tracebacks, so a user error reads as one paragraph. Records are already
-redacted when they are made (flows/redact.py), so neither place holds personal data.
+redacted when they are made (flows/runtime/redact.py), so neither place holds personal data.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flows.pii import mask_text
+from flows.ingest.pii import mask_text
 
 _DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)

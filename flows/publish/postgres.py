@@ -1,6 +1,6 @@
 """Publish the marts to PostgreSQL in ONE transaction: BI tools see the old marts or the new, never a mix.
 
-Runs after the DuckDB publication (flows/publish.py), from the just-published file opened read-only:
+Runs after the DuckDB publication (flows/publish/duckdb_file.py), from the just-published file opened read-only:
 
 1. One psycopg2 transaction. A transaction-scoped advisory lock keeps two liucun publishers of the
    same schema apart (the second is refused at once).
@@ -41,7 +41,7 @@ import psycopg2
 from psycopg2 import errors as pg_errors
 from psycopg2 import sql
 
-from flows.readers import _mask_dsn, lit, q
+from flows.ingest.readers import _mask_dsn, lit, q
 
 MARKER = "liucun publication"
 _ADVISORY_NAMESPACE = 7_412_019  # first key of pg_advisory_xact_lock(int, int) for liucun publishers

@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows import stopping
-from flows.pii import mask_text
+from flows.ingest.pii import mask_text
+from flows.runtime import stopping
 
 DEFAULT_MAX_LINE_BYTES = 1_000_000  # below DuckDB's 2,000,000-byte line limit
 MAX_RECORD_LINES = 20  # a quoted field may span at most this many physical lines

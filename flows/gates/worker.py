@@ -13,7 +13,7 @@ candidate read-only and closes it before answering, as it did in the run's proce
 records come back with its answer and are logged here under their own names.
 
 The worker is the run's: it ends with the run (:meth:`GateWorker.close`), with a stop (a stop
-kills it, see flows/stopping.py) and with the run's process, even a SIGKILLed one: idle, it sees its
+kills it, see flows/runtime/stopping.py) and with the run's process, even a SIGKILLed one: idle, it sees its
 pipe close; busy with a gate, a thread that watches its parent ends it. Ctrl-C reaches the whole
 process group; the worker ignores it, the run decides.
 """
@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows import memwatch, stopping
+from flows.runtime import memwatch, stopping
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -151,7 +151,7 @@ class _Collect(logging.Handler):
 # decides), then the run's import path, then the loop
 _BOOT = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import json, sys; "
          "sys.path[:0] = json.loads(sys.argv[1]); from multiprocessing.connection import Connection; "
-         "from flows.gate_worker import _serve; _serve(Connection(int(sys.argv[2])), int(sys.argv[3]))")
+         "from flows.gates.worker import _serve; _serve(Connection(int(sys.argv[2])), int(sys.argv[3]))")
 
 
 def _serve(conn: Connection, parent: int) -> None:

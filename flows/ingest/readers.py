@@ -20,10 +20,10 @@ from pathlib import Path
 import duckdb
 
 from flows.config import SourceConfig
-from flows.contracts import CONTRACTS
-from flows.pii import mask_text_sql
-from flows.redact import LiucunError, redact
-from flows.textfiles import DELIMITER_CANDIDATES, Prescan, open_binary, prescan, split_fields
+from flows.ingest.contracts import CONTRACTS
+from flows.ingest.pii import mask_text_sql
+from flows.ingest.textfiles import DELIMITER_CANDIDATES, Prescan, open_binary, prescan, split_fields
+from flows.runtime.redact import LiucunError, redact
 
 
 class SourceError(LiucunError):
@@ -111,7 +111,7 @@ def _check_csv_header(f: str, scan: Prescan, src: SourceConfig) -> None:
 def _read_csv(con: duckdb.DuckDBPyConnection, files: list[str], src: SourceConfig, scratch: Path
               ) -> tuple[set[str], list[str]]:
     """Read CSV files into ``_src``; malformed lines go to ``_rejects``. Returns (header columns,
-    warnings). Each file is prescanned (flows/textfiles.py): lines DuckDB would choke on are set
+    warnings). Each file is prescanned (flows/ingest/textfiles.py): lines DuckDB would choke on are set
     aside as rejects, and the dialect is fixed (never left to DuckDB's sniffer, which gives up on a
     whole file for one stray quote)."""
     scans = _scan_files(files, src, scratch, "csv")

@@ -1,7 +1,7 @@
 """The run's resident memory, sampled in the background, so each step reports its peak.
 
 DuckDB (extracts, merge, dbt's builds) and Python run inside the flow's process, and the gates in
-one child process (flows/gate_worker.py): the resident set sizes of the two, added, are what a
+one child process (flows/gates/worker.py): the resident set sizes of the two, added, are what a
 step costs in memory. Sampled every 0.1 s from
 /proc/self/status (Linux); elsewhere the peaks are not measured and reported as 0.
 """

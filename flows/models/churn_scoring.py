@@ -1,7 +1,7 @@
 """Fit the BG/NBD model on the warehouse's own purchases and write the scores for the marts.
 
 Runs between ``dbt build`` of ``intermediate.int_customer_rfm`` and of the marts: reads the RFM
-summary (days) from a DuckDB warehouse, fits by maximum likelihood (flows/bgnbd.py) and replaces
+summary (days) from a DuckDB warehouse, fits by maximum likelihood (flows/models/bgnbd.py) and replaces
 ``ml.customer_bgnbd_scores`` (one row per customer) and ``ml.bgnbd_fit`` (one row). The dbt
 project reads both as source ``ml``; :func:`create_ml_tables` makes them exist (empty) before dbt
 runs, so the marts build with null scores when no model was fitted.
@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from flows.bgnbd import (
+from flows.models.bgnbd import (
     BgNbdFit,
     expected_purchases,
     expected_purchases_interval,

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from flows import stopping
+from flows.runtime import stopping
 
 
 class DbtFailed(RuntimeError):
@@ -66,7 +66,7 @@ def run_dbt(
     child_env = {**os.environ, **env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     log.info("dbt %s", " ".join(args))
     # same process group as liucun: a SIGKILL of the whole run (or Ctrl-C in a terminal) reaches dbt
-    # too; a stop by signal (flows/stopping.py) terminates it explicitly
+    # too; a stop by signal (flows/runtime/stopping.py) terminates it explicitly
     proc = subprocess.Popen(cmd, cwd=project_dir, env=child_env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
     tail: list[str] = []
@@ -142,7 +142,7 @@ def run_dbt_in_process(
     profile or the dbt version differ. Later calls reuse the manifest. ``env`` is set for the
     duration of the call (dbt reads its profile's ``env_var()`` from the process environment).
 
-    A stop by signal (flows/stopping.py) cancels the running queries and raises KeyboardInterrupt
+    A stop by signal (flows/runtime/stopping.py) cancels the running queries and raises KeyboardInterrupt
     inside dbt, which then ends its threads as on Ctrl-C; the caller gets :class:`RunStopped`.
     """
     log = log or logging.getLogger(__name__)
@@ -190,7 +190,7 @@ def parse_ahead(project_dir: Path, work_dir: Path, env: dict[str, str], dbt_vars
     """Import dbt and parse the project for ``work_dir`` in a background thread, now, so that the
     run's first :func:`run_dbt_in_process` finds the manifest ready (the same arguments as the
     builds will pass). The pipeline starts it before the raw gate: the gate runs in its worker
-    process (flows/gate_worker.py) while this thread has the run's process to itself, so dbt's
+    process (flows/gates/worker.py) while this thread has the run's process to itself, so dbt's
     import and parse (about 2 s) no longer come before the first model. ``dbt parse`` does not
     open the warehouse, so the gate may read it meanwhile. A failure is raised by the first build;
     a build waits for the parse (one dbt invocation at a time)."""

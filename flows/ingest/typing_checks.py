@@ -13,9 +13,9 @@ from datetime import date
 import duckdb
 
 from flows.config import SourceConfig
-from flows.contracts import CONTRACTS, Column, Contract
-from flows.pii import mask_text, mask_text_sql, pii_hash_sql
-from flows.readers import SourceError, lit, q
+from flows.ingest.contracts import CONTRACTS, Column, Contract
+from flows.ingest.pii import mask_text, mask_text_sql, pii_hash_sql
+from flows.ingest.readers import SourceError, lit, q
 
 
 def _strptime_expr(col: Column, raw: str, tz: str, formats: tuple[str, ...]) -> str:

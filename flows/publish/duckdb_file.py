@@ -32,9 +32,9 @@ from pathlib import Path
 
 import duckdb
 
-from flows import stopping
-from flows.readers import lit, q
-from flows.warehouse import Warehouse, fsync_path
+from flows.ingest.readers import lit, q
+from flows.publish.warehouse import Warehouse, fsync_path
+from flows.runtime import stopping
 
 KEEP_PARQUET_VERSIONS = 3
 
@@ -85,7 +85,7 @@ class PreparedPublication:
 def prepare(warehouse: Warehouse, candidate: Path, run_id: str) -> PreparedPublication:
     """Steps 1 and 2 (see the module docstring): the marts, their documentation and the audit
     tables in a new file, and their Parquet in a hidden folder. Reads the candidate only. A stop
-    interrupts it (flows/stopping.py); on any failure what it wrote is removed."""
+    interrupts it (flows/runtime/stopping.py); on any failure what it wrote is removed."""
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + run_id[:8]
     tmp = warehouse.root / f".liucun.duckdb.{run_id}.tmp"
     staged = warehouse.parquet_dir / f".{version}"

@@ -21,7 +21,7 @@ import duckdb
 
 from flows.config import ProjectConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CODE_DIRS = ("flows", "expectations")  # the Python that validates, fits and publishes
 DBT_SKIP = {"target", "logs", "dbt_packages", "__pycache__"}  # dbt's outputs, not its inputs
 LIBRARIES = ("dbt-core", "dbt-duckdb", "duckdb", "great-expectations", "numpy", "scipy", "pandas")
