@@ -39,17 +39,15 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _last_publication(warehouse: Path) -> str:
-    from flows.publish.duckdb_file import latest_publication
+    from flows.engines import engine_for
 
-    published = warehouse / "liucun.duckdb"
-    if not published.exists():
-        return "there is no earlier publication"
     try:
-        last = latest_publication(published)
-        return (f"the last publication (version {last.version}, {last.published_at:%Y-%m-%d %H:%M} UTC) "
-                "is unchanged") if last else ""
+        last = engine_for(warehouse).current_publication()
     except Exception as exc:  # noqa: BLE001
-        return f"the published file could not be read: {exc}"
+        return f"the published marts could not be read: {exc}"
+    if last is None:
+        return "there is no earlier publication"
+    return f"the last publication (version {last.version}, {last.published_at:%Y-%m-%d %H:%M} UTC) is unchanged"
 
 
 def _no_space_left(exc: BaseException, warehouse: Path) -> str | None:
@@ -199,10 +197,10 @@ def _raise_stopped(signum: int, frame: object) -> None:
 
 
 def _published_version(warehouse: Path) -> str | None:
-    from flows.publish.duckdb_file import latest_publication
+    from flows.engines import engine_for
 
     try:
-        last = latest_publication(warehouse / "liucun.duckdb")
+        last = engine_for(warehouse).current_publication()
     except Exception:  # noqa: BLE001 - no publication yet, or unreadable: nothing to compare
         return None
     return last.version if last else None

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.suites import GateParams
 from flows.config import ProjectConfig, SourceConfig
+from flows.engines.base import Candidate, Engine, Publication
 from flows.ingest.load import (
     Extract,
     LoadResult,
@@ -21,29 +22,23 @@ from flows.ingest.load import (
     SourceState,
     collect_extracts,
     extract_source,
-    merge_extracts,
-    read_state,
 )
-from flows.models.churn_scoring import ScoringResult, score_warehouse
+from flows.models.churn_scoring import ScoringResult
 from flows.models.dbt_runner import DbtRunSummary, parse_ahead, run_dbt_in_process
-from flows.publish.duckdb_file import PreparedPublication, Publication, complete, prepare
 from flows.publish.postgres import (
     PostgresPublication,
     PostgresPublishError,
     PostgresPublishFailed,
     PostgresUnreachable,
     masked_dsn,
-    publish_to_postgres,
     redact,
 )
-from flows.publish.warehouse import Warehouse
 from flows.runtime import stopping
 from flows.runtime.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
 
 if TYPE_CHECKING:
     from expectations.results import GateResult
-    from flows.gates.worker import GateWorker
 
 
 def _retry_io_only(task: Any, task_run: Any, state: Any) -> bool:
@@ -78,10 +73,11 @@ def extract_source_task(src: SourceConfig, data_dir: Path, scratch_dir: Path, st
 
 @task(name="merge-sources", cache_policy=NO_CACHE)
 @redacting
-def merge_sources(candidate: Path, extracts: list[Extract], run_id: str, store: str) -> list[LoadResult]:
+def merge_sources(engine: Engine, candidate: Candidate, extracts: list[Extract], run_id: str,
+                  store: str) -> list[LoadResult]:
     """Write the extracts into the candidate's raw layer, one transaction per source, and log each load."""
     log = get_run_logger()
-    results = merge_extracts(candidate, extracts, run_id, store)
+    results = engine.land_raw(candidate, extracts, run_id, store)
     for r in results:
         secs = (r.finished_at - r.started_at).total_seconds()
         log.info(
@@ -95,12 +91,11 @@ def merge_sources(candidate: Path, extracts: list[Extract], run_id: str, store: 
     return results
 
 
-def extract_sources(config: ProjectConfig, state_db: Path | None, run_dir: Path, as_of: date,
+def extract_sources(config: ProjectConfig, state: dict[str, SourceState], run_dir: Path, as_of: date,
                     warehouse_root: Path, allow_generated_salt: bool, store: str) -> list[Extract]:
     """Extract all sources concurrently as Prefect tasks; what is new is judged by the load ledgers
-    of ``state_db`` (None: everything is new). A broken source is reported with every other broken
+    of ``state`` (empty: everything is new). A broken source is reported with every other broken
     source, and nothing is merged."""
-    state = read_state(state_db) if state_db is not None else {}
     scratch = run_dir / "extract"
     futures = [
         extract_source_task.submit(src, config.data_dir, scratch, state.get(src.name, SourceState()), as_of,
@@ -117,14 +112,14 @@ def nothing_new(extracts: list[Extract]) -> bool:
 
 @task(name="validate-layer", cache_policy=NO_CACHE)
 @redacting
-def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: Path,
-                   worker: GateWorker) -> GateResult:
-    """Run the layer's GX checkpoint (in the run's gate worker); publish evidence as Prefect
-    artifacts; fail on blocking failures."""
+def validate_layer(engine: Engine, layer: str, candidate: Candidate, params: GateParams,
+                   report_dir: Path) -> GateResult:
+    """Run the layer's GX checkpoint on the candidate (through the run's engine); publish evidence as
+    Prefect artifacts; fail on blocking failures."""
     from expectations.results import GateFailed
 
     log = get_run_logger()
-    result = worker.run(layer, candidate, params, report_dir)
+    result = engine.run_gate(layer, candidate, params, report_dir)
     rows = [
         {
             "result": "error" if not o.evaluated else ("pass" if o.success else "FAIL"),
@@ -144,26 +139,23 @@ def validate_layer(layer: str, candidate: Path, params: GateParams, report_dir: 
     return result
 
 
-def dbt_env(candidate: Path, as_of: date) -> dict[str, str]:
-    """What dbt reads from the environment in the pipeline (profiles.yml, macros/time.sql)."""
-    return {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(candidate), "LIUCUN_AS_OF_DATE": as_of.isoformat()}
-
-
-def dbt_parse_ahead(candidate: Path, project_dir: Path, work_dir: Path, dbt_vars: dict[str, str], as_of: date,
+def dbt_parse_ahead(env: dict[str, str], project_dir: Path, work_dir: Path, dbt_vars: dict[str, str],
                     parse_cache: Path | None) -> None:
-    """Start importing dbt and parsing the project for the run's builds (flows/models/dbt_runner.py parse_ahead)."""
-    parse_ahead(project_dir, work_dir, dbt_env(candidate, as_of), dbt_vars, get_run_logger(), parse_cache)
+    """Start importing dbt and parsing the project for the run's builds (flows/models/dbt_runner.py
+    parse_ahead); ``env`` is the engine's (Engine.dbt_env)."""
+    parse_ahead(project_dir, work_dir, env, dbt_vars, get_run_logger(), parse_cache)
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
 @redacting
-def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, dbt_vars: dict[str, str],
-              as_of: date, exclude: str | None = None, buildable: bool = False,
+def dbt_build(select: str, env: dict[str, str], project_dir: Path, work_dir: Path, dbt_vars: dict[str, str],
+              exclude: str | None = None, buildable: bool = False,
               keep_results: Path | None = None, parse_cache: Path | None = None,
               full_refresh: bool = False) -> DbtRunSummary:
     """``dbt build --select <select> [--exclude <exclude>]`` (models, seeds and data tests) on the
-    candidate, in this process (flows/models/dbt_runner.py: the project is parsed once per run, from the
-    warehouse's ``parse_cache``); an empty ``select`` builds everything not excluded. ``buildable``
+    candidate the engine's ``env`` points at (Engine.dbt_env), in this process (flows/models/dbt_runner.py:
+    the project is parsed once per run, from the warehouse's ``parse_cache``); an empty ``select``
+    builds everything not excluded. ``buildable``
     selects a test only when all its parents are built by this or an earlier step
     (``--indirect-selection buildable``), so a layer built in several steps runs each test once.
     The as-of date reaches dbt as ``LIUCUN_AS_OF_DATE`` (macros/time.sql), not as a var: a new
@@ -182,7 +174,7 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, d
         args += ["--indirect-selection", "buildable"]
     if full_refresh:
         args.append("--full-refresh")
-    summary = run_dbt_in_process(args, project_dir=project_dir, work_dir=work_dir, env=dbt_env(candidate, as_of),
+    summary = run_dbt_in_process(args, project_dir=project_dir, work_dir=work_dir, env=env,
                                  dbt_vars=dbt_vars, log=log, parse_cache=parse_cache)
     log.info("dbt build %s: %d models, %d tests in %.1fs", " ".join(args[1:]),
              summary.count("model"), summary.count("test"), summary.elapsed)
@@ -194,9 +186,9 @@ def dbt_build(select: str, candidate: Path, project_dir: Path, work_dir: Path, d
 
 @task(name="fit-bgnbd", cache_policy=NO_CACHE)
 @redacting
-def fit_bgnbd(candidate: Path, as_of: date) -> ScoringResult:
+def fit_bgnbd(engine: Engine, candidate: Candidate, as_of: date) -> ScoringResult:
     """Fit the BG/NBD model on intermediate.int_customer_rfm and write ml.customer_bgnbd_scores."""
-    result = score_warehouse(candidate, as_of, get_run_logger())
+    result = engine.fit_churn_model(candidate, as_of, get_run_logger())
     if result.fit is not None:
         p = result.fit.params
         create_markdown_artifact(
@@ -209,10 +201,10 @@ def fit_bgnbd(candidate: Path, as_of: date) -> ScoringResult:
 
 @task(name="prepare-publication", cache_policy=NO_CACHE)
 @redacting
-def prepare_publication(warehouse: Warehouse, candidate: Path, run_id: str) -> PreparedPublication:
-    """Write the next publication where no reader looks (flows/publish/duckdb_file.py prepare), while the marts
+def prepare_publication(engine: Engine, candidate: Candidate, run_id: str) -> Any:
+    """Write the next publication where no reader looks (Engine.prepare_publication), while the marts
     gate validates the same candidate: it becomes visible only through :func:`publish_candidate`."""
-    prepared = prepare(warehouse, candidate, run_id)
+    prepared = engine.prepare_publication(candidate, run_id)
     get_run_logger().info("prepared publication %s (%d marts), not yet visible", prepared.version,
                           len(prepared.row_counts))
     return prepared
@@ -220,11 +212,10 @@ def prepare_publication(warehouse: Warehouse, candidate: Path, run_id: str) -> P
 
 @task(name="publish", cache_policy=NO_CACHE)
 @redacting
-def publish_candidate(warehouse: Warehouse, prepared: PreparedPublication, as_of: date,
-                      gates: dict[str, dict]) -> Publication:
-    """Atomically replace the published DuckDB file and switch the Parquet pointer."""
+def publish_candidate(engine: Engine, prepared: Any, as_of: date, gates: dict[str, dict]) -> Publication:
+    """Make the prepared publication what readers see, at once (Engine.complete_publication)."""
     log = get_run_logger()
-    pub = complete(warehouse, prepared, as_of.isoformat(), gates)
+    pub = engine.complete_publication(prepared, as_of, gates)
     log.info("published %s (version %s): %s", pub.path, pub.version, pub.row_counts)
     return pub
 
@@ -244,7 +235,7 @@ def _retry_pg_unreachable(task: Any, task_run: Any, state: Any) -> bool:
 @task(name="publish-postgres", retries=2, retry_delay_seconds=[5, 30],
       retry_condition_fn=_retry_pg_unreachable, cache_policy=NO_CACHE)
 @redacting
-def publish_postgres_task(published: Path, dsn_env: str, run_id: str, version: str) -> PostgresPublication:
+def publish_postgres_task(engine: Engine, pub: Publication, dsn_env: str) -> PostgresPublication:
     """Copy the just-published marts and their audit row to PostgreSQL in one transaction
     (flows/publish/postgres.py). Takes the NAME of the environment variable holding the DSN, never
     the DSN: Prefect stores task and flow parameters in its database and shows them in the UI."""
@@ -253,7 +244,7 @@ def publish_postgres_task(published: Path, dsn_env: str, run_id: str, version: s
         raise PostgresPublishError(f"environment variable {dsn_env} (the PostgreSQL DSN to publish to) "
                                    "is not set in the process running the flow")
     log = get_run_logger()
-    pg = publish_to_postgres(published, dsn, run_id, version, log=log)
+    pg = engine.publish_to_postgres(pub, dsn, log)
     log.info("published %d marts to PostgreSQL %s, schema %s (version %s, replacing %s) in %.1fs",
              len(pg.row_counts), pg.dsn, pg.schema, pg.version, pg.previous_version or "nothing", pg.seconds)
     create_markdown_artifact(
@@ -262,14 +253,14 @@ def publish_postgres_task(published: Path, dsn_env: str, run_id: str, version: s
     return pg
 
 
-def publish_postgres(pub: Publication, dsn_env: str) -> dict[str, Any]:
+def publish_postgres(engine: Engine, pub: Publication, dsn_env: str) -> dict[str, Any]:
     """Run publish-postgres after the DuckDB publication and return its outcome for the run summary.
     A failure is returned, not raised: the run first finishes its DuckDB side (state committed),
     then :func:`finish_with_postgres` fails it with the whole summary."""
     dsn = os.environ.get(dsn_env, "")
     shown = masked_dsn(dsn) if dsn else f"${dsn_env} (not set)"
     try:
-        pg = publish_postgres_task(pub.path, dsn_env, pub.run_id, pub.version)
+        pg = publish_postgres_task(engine, pub, dsn_env)
     except Exception as exc:  # noqa: BLE001 - any failure: reported with the run summary
         return {"published": False, "dsn": shown, "error": f"{type(exc).__name__}: {redact(str(exc), dsn)}"}
     return {"published": True, "dsn": pg.dsn, "schema": pg.schema, "audit_table": pg.audit_table,
@@ -291,18 +282,3 @@ def finish_with_postgres(postgres: dict[str, Any] | None, summary: dict[str, Any
             summary)
     return summary
 
-
-def layer_row_counts(candidate: Path) -> dict[str, int]:
-    import duckdb
-
-    with duckdb.connect(str(candidate), read_only=True) as con:
-        out: dict[str, int] = {}
-        for schema, table in con.execute(
-            "select schema_name, table_name from duckdb_tables() where schema_name in "
-            "('raw','intermediate','marts') union all select schema_name, view_name from duckdb_views() "
-            "where schema_name = 'staging'").fetchall():
-            if table.startswith("_"):
-                continue
-            n = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]  # type: ignore[index]
-            out[schema] = out.get(schema, 0) + n
-        return out

@@ -32,21 +32,12 @@ from pathlib import Path
 
 import duckdb
 
+from flows.engines.base import Publication, PublishedVersion
 from flows.ingest.readers import lit, q
 from flows.publish.warehouse import Warehouse, fsync_path
 from flows.runtime import stopping
 
 KEEP_PARQUET_VERSIONS = 3
-
-
-@dataclass
-class Publication:
-    run_id: str
-    version: str
-    published_at: datetime
-    path: Path
-    parquet_dir: Path
-    row_counts: dict[str, int]
 
 
 def _copy_audit(con: duckdb.DuckDBPyConnection, has_previous: bool) -> None:
@@ -208,15 +199,6 @@ def align_parquet_with_published(warehouse: Warehouse) -> str | None:
         return None  # not complete: leave the pointer; the next publication replaces both
     _switch_parquet(warehouse, version, "align")
     return version
-
-
-@dataclass(frozen=True)
-class PublishedVersion:
-    """The newest row of ``audit.publications`` in a published file."""
-
-    version: str
-    published_at: datetime
-    row_counts: dict[str, int]
 
 
 def latest_publication(published: Path) -> PublishedVersion | None:

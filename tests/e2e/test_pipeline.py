@@ -125,8 +125,8 @@ def test_nothing_new_but_another_input_changed_rebuilds(published, tmp_path: Pat
     import shutil
 
     from flows.config import load_config
+    from flows.engines import engine_for
     from flows.publish import fingerprint
-    from flows.publish.warehouse import Warehouse
     from flows.retention_pipeline import _current_publication_if_unchanged
     from flows.settings import Settings
 
@@ -134,7 +134,7 @@ def test_nothing_new_but_another_input_changed_rebuilds(published, tmp_path: Pat
     config = load_config(DEMO_CONFIG)
     dbt_vars = {"business_timezone": config.business_timezone, "min_qualifying_amount": config.min_qualifying_amount}
     project = Settings().dbt_project_dir
-    wh, log = Warehouse(warehouse), __import__("logging").getLogger("test")
+    wh, log = engine_for(warehouse), __import__("logging").getLogger("test")
     same = fingerprint.inputs(config, AS_OF, dbt_vars, project)
     assert _current_publication_if_unchanged(wh, same, log).version == first["version"]
     next_day = fingerprint.inputs(config, date(2026, 1, 1), dbt_vars, project)
