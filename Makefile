@@ -9,34 +9,42 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: bench setup demo test test-unit test-integration test-e2e lint docs clean serve
+.PHONY: bench setup setup-spark demo test test-unit test-integration test-e2e lint docs clean serve
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# --inexact: a default setup keeps the Spark extra that `make test` installed (it removes nothing)
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --compile-bytecode
+	$(UV) sync --frozen --compile-bytecode --inexact
 	touch $@
 
-## setup: create .venv exactly from uv.lock
+$(VENV)/.synced-spark: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --compile-bytecode --inexact --extra spark
+	touch $@
+
+## setup: create .venv from uv.lock (every version pinned there)
 setup: $(VENV)/.synced
+
+## setup-spark: setup with the Spark engine's extra (pyspark, dbt-spark), also from uv.lock
+setup-spark: $(VENV)/.synced-spark
 
 ## demo: set up, generate the demo sample and run the whole pipeline into ./warehouse
 demo: setup
 	$(VENV)/bin/liucun demo --warehouse warehouse
 
 ## test: every test tier (unit, integration incl. dbt on a throwaway PostgreSQL, end-to-end)
-test: setup
+test: setup-spark
 	$(VENV)/bin/python -m pytest tests
 
-test-unit: setup
+test-unit: setup-spark
 	$(VENV)/bin/python -m pytest tests/unit
 
-test-integration: setup
+test-integration: setup-spark
 	$(VENV)/bin/python -m pytest tests/integration
 
-test-e2e: setup
+test-e2e: setup-spark
 	$(VENV)/bin/python -m pytest tests/e2e
 
 ## bench: liucun runs (tiny input, demo size, 10x; 50x full refresh only) beside a raw DuckDB scan and a pandas notebook, as ratios (slow)

@@ -6,6 +6,7 @@ record redacted at creation (flows/runtime/redact.py): no phone, email or passwo
 """
 
 import os
+import warnings
 
 for _key, _value in {
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
@@ -15,6 +16,10 @@ for _key, _value in {
     "GX_ANALYTICS_ENABLED": "false",
 }.items():
     os.environ.setdefault(_key, _value)
+
+# pyspark (the Spark engine's extra) warns on import that it does not fully support pandas 3; GX
+# imports it in every gate. liucun's Spark code never converts to or from pandas.
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 from flows.runtime.redact import install as _install_redaction  # noqa: E402
 

@@ -59,6 +59,9 @@
     {%- if recorded is not none -%}
         {{ return(recorded) }}
     {%- endif -%}
+    {%- if target.type == 'spark' -%}
+        {{ return('Parquet tables on Spark are computed in full') }}
+    {%- endif -%}
     {%- if not is_incremental() -%}
         {{ return('first build or --full-refresh') }}
     {%- endif -%}
@@ -232,6 +235,20 @@
 {#- The config of a model that absorbs new loads; `pre_hook` adds hooks after the emptying one. -#}
 {% macro absorbing_config(unique_key=none, strategy='delete+insert', pre_hook=[], after=none,
                           customers=false, periods=false) -%}
+    {{ return(adapter.dispatch('absorbing_config', 'liucun')(unique_key, strategy, pre_hook, after,
+                                                             customers, periods)) }}
+{%- endmacro %}
+
+{#- Spark (Parquet tables: no delete, no merge): these models are tables computed from all the
+    data at every build; they still say so in incremental._model_builds. -#}
+{% macro spark__absorbing_config(unique_key, strategy, pre_hook, after, customers, periods) -%}
+    {{ config(
+        materialized='table',
+        pre_hook=["{{ liucun.model_builds_create() }}", "{{ liucun.model_builds_record() }}"] + pre_hook,
+    ) }}
+{%- endmacro %}
+
+{% macro default__absorbing_config(unique_key, strategy, pre_hook, after, customers, periods) -%}
     {{ config(
         materialized='incremental',
         absorbs_after=after,

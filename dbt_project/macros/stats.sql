@@ -9,7 +9,7 @@
     {%- set b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572] -%}
     {%- set c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783] -%}
     {%- set d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416] -%}
-    {%- set pp = "cast(" ~ p ~ " as double precision)" -%}
+    {%- set pp = "cast(" ~ p ~ " as " ~ liucun.type_double() ~ ")" -%}
     {%- set q_lo = "sqrt(-2 * ln(" ~ pp ~ "))" -%}
     {%- set q_hi = "sqrt(-2 * ln(1 - " ~ pp ~ "))" -%}
     {%- set tail_num %}((((({{ c[0] }} * Q + {{ c[1] }}) * Q + {{ c[2] }}) * Q + {{ c[3] }}) * Q + {{ c[4] }}) * Q + {{ c[5] }}){% endset -%}
@@ -30,7 +30,7 @@
 {#- Sample standard error of a mean from count n, sum s and sum of squares ss (null when n < 2). -#}
 {% macro se_of_mean(n, s, ss) -%}
     case when {{ n }} > 1 then sqrt(
-        greatest(cast({{ ss }} as double precision)
-                 - cast({{ s }} as double precision) * cast({{ s }} as double precision) / {{ n }}, 0)
+        greatest(cast({{ ss }} as {{ liucun.type_double() }})
+                 - cast({{ s }} as {{ liucun.type_double() }}) * cast({{ s }} as {{ liucun.type_double() }}) / {{ n }}, 0)
         / ({{ n }} - 1) / {{ n }}) end
 {%- endmacro %}

@@ -12,6 +12,10 @@
     timezone('{{ var("business_timezone") }}', timezone('UTC', {{ utc_ts }}))
 {%- endmacro %}
 
+{% macro spark__to_business_time(utc_ts) -%}
+    from_utc_timestamp({{ utc_ts }}, '{{ var("business_timezone") }}')
+{%- endmacro %}
+
 {% macro to_business_date(utc_ts) -%}
     cast({{ liucun.to_business_time(utc_ts) }} as date)
 {%- endmacro %}
@@ -27,6 +31,10 @@
 
 {% macro duckdb__business_day_start(date_expr) -%}
     timezone('UTC', timezone('{{ var("business_timezone") }}', cast({{ date_expr }} as timestamp)))
+{%- endmacro %}
+
+{% macro spark__business_day_start(date_expr) -%}
+    to_utc_timestamp(cast({{ date_expr }} as timestamp), '{{ var("business_timezone") }}')
 {%- endmacro %}
 
 {#- A stored UTC timestamp's business date is on or after `day` / from first_date to last_date
@@ -63,5 +71,5 @@
 
 {#- Safe ratio: null when the denominator is 0. -#}
 {% macro ratio(numerator, denominator) -%}
-    cast({{ numerator }} as double precision) / nullif({{ denominator }}, 0)
+    cast({{ numerator }} as {{ liucun.type_double() }}) / nullif({{ denominator }}, 0)
 {%- endmacro %}

@@ -148,10 +148,14 @@ class _Collect(logging.Handler):
 
 
 # the worker's command: Ctrl-C ignored first of all (it reaches the whole process group; the run
-# decides), then the run's import path, then the loop
+# decides), then the run's import path, then the loop. ``__main__`` gets this module's file: under
+# ``python -c`` it has neither a file nor a spec, and pyspark's Spark Connect module (which GX
+# imports when pyspark is installed, as with the Spark engine's extra) then takes the process for a
+# doctest run and calls sys.exit(0) in the middle of GX's import.
 _BOOT = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import json, sys; "
          "sys.path[:0] = json.loads(sys.argv[1]); from multiprocessing.connection import Connection; "
-         "from flows.gates.worker import _serve; _serve(Connection(int(sys.argv[2])), int(sys.argv[3]))")
+         "import __main__, flows.gates.worker as w; __main__.__file__ = w.__file__; "
+         "w._serve(Connection(int(sys.argv[2])), int(sys.argv[3]))")
 
 
 def _serve(conn: Connection, parent: int) -> None:

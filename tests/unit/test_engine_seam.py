@@ -19,9 +19,9 @@ def _modules() -> list[Path]:
 def _branches_on_engine(tree: ast.AST) -> list[str]:
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flows.engines."):
-            if node.module != "flows.engines.base":
-                found.append(f"line {node.lineno}: imports {node.module}")
+        if (isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("flows.engines.")
+                and node.module != "flows.engines.base"):
+            found.append(f"line {node.lineno}: imports {node.module}")
         if isinstance(node, ast.Compare):
             for side in [node.left, *node.comparators]:
                 if isinstance(side, ast.Constant) and side.value in ENGINE_NAMES:

@@ -2,11 +2,10 @@
 -- a record are linked, noisy identifiers (int_identifiers_excluded) are left out. Each component is
 -- one person as far as the evidence goes.
 --
--- Components by min-label propagation in a recursive CTE (portable: DuckDB and PostgreSQL). Every
--- node gets a rank in the anchor order below; a node passes its label to a neighbour only when the
--- label is smaller than the neighbour's own rank, which keeps the component minimum flowing to
--- every node (along a simple path from the minimum every next node is larger) while pruning the
--- other labels early. UNION drops rows already found, so the recursion stops.
+-- Components (macros/identity_components.sql): each node's anchor_rank is the smallest rank in its
+-- component, every node ranked in the anchor order below. DuckDB and PostgreSQL find them by
+-- min-label propagation in a recursive CTE; Spark, whose recursive CTEs cannot drop rows already
+-- found, by label propagation with pointer jumping in a loop of queries before the model runs.
 --
 -- Stable id: the component's anchor is its member first seen (earliest first_seen_at; identifiers
 -- never seen with a time come last), ties broken by type (crm_id, member_card, phone, email,
@@ -28,7 +27,8 @@
 -- so clustering it alone gives the same components as clustering the whole graph.
 {{ liucun.absorbing_config(strategy='append', after='int_identifiers_observed', pre_hook=["{{ liucun.drop_side_table('int_identifiers_clustered__redo') }}",
                                                          "{{ liucun.identity_clusters_to_redo() }}",
-                                                         "{{ liucun.identity_clusters_delete_redo() }}"]) }}
+                                                         "{{ liucun.identity_clusters_delete_redo() }}",
+                                                         "{{ liucun.identity_components_prepare() }}"]) }}
 with recursive observations as (
 
     select * from {{ ref('int_identifiers_observed') }}
@@ -109,25 +109,7 @@ edges as (
 
 ),
 
-propagated (node_rank, label) as (
-
-    select node_rank, node_rank from usable
-    union
-    select edges.to_rank, propagated.label
-    from propagated
-    inner join edges
-        on propagated.node_rank = edges.from_rank
-    where propagated.label < edges.to_rank
-
-),
-
-components as (
-
-    select node_rank, min(label) as anchor_rank
-    from propagated
-    group by node_rank
-
-),
+{{ liucun.identity_components('usable', 'edges') }}
 
 members as (
 

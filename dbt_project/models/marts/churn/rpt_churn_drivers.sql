@@ -36,10 +36,10 @@ cells as (
 
     select
         *,
-        cast(exposed_churned + 1 as double precision) as a,
-        cast(exposed - exposed_churned + 1 as double precision) as b,
-        cast(unexposed_churned + 1 as double precision) as c,
-        cast(unexposed - unexposed_churned + 1 as double precision) as d
+        cast(exposed_churned + 1 as {{ liucun.type_double() }}) as a,
+        cast(exposed - exposed_churned + 1 as {{ liucun.type_double() }}) as b,
+        cast(unexposed_churned + 1 as {{ liucun.type_double() }}) as c,
+        cast(unexposed - unexposed_churned + 1 as {{ liucun.type_double() }}) as d
     from pooled
 
 ),
@@ -101,7 +101,7 @@ final as (
     select
         cast(driver as {{ dbt.type_string() }}) as driver,
         cast(case
-            when driver like 'ticket\_%' escape '\' then 'ticket'
+            when driver like 'ticket!_%' escape '!' then 'ticket'
             when driver in ('delivery_delay', 'return_refund') then 'order'
             when driver = 'payment_failure' then 'billing'
             when driver = 'app_error' then 'event'
@@ -116,15 +116,15 @@ final as (
         cast(exposed_churned as {{ dbt.type_bigint() }}) as exposed_churned,
         cast(unexposed as {{ dbt.type_bigint() }}) as unexposed,
         cast(unexposed_churned as {{ dbt.type_bigint() }}) as unexposed_churned,
-        cast(round(cast(churn_rate_exposed as decimal(38, 12)), 9) as double precision) as churn_rate_exposed,
-        cast(round(cast(churn_rate_unexposed as decimal(38, 12)), 9) as double precision) as churn_rate_unexposed,
-        cast(round(cast(lift as decimal(38, 12)), 9) as double precision) as lift,
-        cast(round(cast(lift_ci_lower as decimal(38, 12)), 9) as double precision) as lift_ci_lower,
-        cast(round(cast(lift_ci_upper as decimal(38, 12)), 9) as double precision) as lift_ci_upper,
-        cast(round(cast(odds_ratio as decimal(38, 12)), 9) as double precision) as odds_ratio,
-        cast(round(cast(log_odds_ratio_se as decimal(38, 12)), 9) as double precision) as log_odds_ratio_se,
-        cast(round(cast(odds_ratio_ci_lower as decimal(38, 12)), 9) as double precision) as odds_ratio_ci_lower,
-        cast(round(cast(odds_ratio_ci_upper as decimal(38, 12)), 9) as double precision) as odds_ratio_ci_upper,
+        cast(round(cast(churn_rate_exposed as decimal(38, 12)), 9) as {{ liucun.type_double() }}) as churn_rate_exposed,
+        cast(round(cast(churn_rate_unexposed as decimal(38, 12)), 9) as {{ liucun.type_double() }}) as churn_rate_unexposed,
+        cast(round(cast(lift as decimal(38, 12)), 9) as {{ liucun.type_double() }}) as lift,
+        cast(round(cast(lift_ci_lower as decimal(38, 12)), 9) as {{ liucun.type_double() }}) as lift_ci_lower,
+        cast(round(cast(lift_ci_upper as decimal(38, 12)), 9) as {{ liucun.type_double() }}) as lift_ci_upper,
+        cast(round(cast(odds_ratio as decimal(38, 12)), 9) as {{ liucun.type_double() }}) as odds_ratio,
+        cast(round(cast(log_odds_ratio_se as decimal(38, 12)), 9) as {{ liucun.type_double() }}) as log_odds_ratio_se,
+        cast(round(cast(odds_ratio_ci_lower as decimal(38, 12)), 9) as {{ liucun.type_double() }}) as odds_ratio_ci_lower,
+        cast(round(cast(odds_ratio_ci_upper as decimal(38, 12)), 9) as {{ liucun.type_double() }}) as odds_ratio_ci_upper,
         is_ranked,
         cast(driver_rank as {{ dbt.type_bigint() }}) as driver_rank,
         cast({{ var('churn_driver_lookback_days') }} as {{ dbt.type_bigint() }}) as lookback_days,

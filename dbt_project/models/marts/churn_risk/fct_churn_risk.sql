@@ -317,12 +317,12 @@ final as (
         cast(last_satisfaction_at as {{ dbt.type_timestamp() }}) as last_satisfaction_at,
         cast(open_complaints as {{ dbt.type_bigint() }}) as open_complaints,
         cast(payment_failures as {{ dbt.type_bigint() }}) as payment_failures,
-        cast(p_alive as double precision) as p_alive,
-        cast(p_alive_ci_low as double precision) as p_alive_ci_low,
-        cast(p_alive_ci_high as double precision) as p_alive_ci_high,
-        cast(expected_purchases_90d as double precision) as expected_purchases_90d,
-        cast(expected_purchases_90d_ci_low as double precision) as expected_purchases_90d_ci_low,
-        cast(expected_purchases_90d_ci_high as double precision) as expected_purchases_90d_ci_high,
+        cast(p_alive as {{ liucun.type_double() }}) as p_alive,
+        cast(p_alive_ci_low as {{ liucun.type_double() }}) as p_alive_ci_low,
+        cast(p_alive_ci_high as {{ liucun.type_double() }}) as p_alive_ci_high,
+        cast(expected_purchases_90d as {{ liucun.type_double() }}) as expected_purchases_90d,
+        cast(expected_purchases_90d_ci_low as {{ liucun.type_double() }}) as expected_purchases_90d_ci_low,
+        cast(expected_purchases_90d_ci_high as {{ liucun.type_double() }}) as expected_purchases_90d_ci_high,
         cast(risk_signals as {{ dbt.type_bigint() }}) as risk_signals,
         case
             when p_alive < {{ p_alive_tiers['high'] }} or risk_signals >= {{ signal_tiers['high'] }} then 'high'

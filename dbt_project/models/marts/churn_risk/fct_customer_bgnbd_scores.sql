@@ -13,15 +13,15 @@ with scores as (
 )
 
 select
-    cast(customer_id as varchar) as customer_id,
+    cast(customer_id as {{ liucun.type_text() }}) as customer_id,
     cast(as_of_date as date) as as_of_date,
     cast(frequency as bigint) as repeat_purchase_days,
     cast(recency_days as bigint) as first_to_last_purchase_days,
     cast(age_days as bigint) as days_since_first_purchase,
-    cast(p_alive as double precision) as p_alive,
-    cast(p_alive_ci_low as double precision) as p_alive_ci_low,
-    cast(p_alive_ci_high as double precision) as p_alive_ci_high,
-    cast(expected_purchases_90d as double precision) as expected_purchases_90d,
-    cast(expected_purchases_90d_ci_low as double precision) as expected_purchases_90d_ci_low,
-    cast(expected_purchases_90d_ci_high as double precision) as expected_purchases_90d_ci_high
+    cast(p_alive as {{ liucun.type_double() }}) as p_alive,
+    cast(p_alive_ci_low as {{ liucun.type_double() }}) as p_alive_ci_low,
+    cast(p_alive_ci_high as {{ liucun.type_double() }}) as p_alive_ci_high,
+    cast(expected_purchases_90d as {{ liucun.type_double() }}) as expected_purchases_90d,
+    cast(expected_purchases_90d_ci_low as {{ liucun.type_double() }}) as expected_purchases_90d_ci_low,
+    cast(expected_purchases_90d_ci_high as {{ liucun.type_double() }}) as expected_purchases_90d_ci_high
 from scores

@@ -157,7 +157,7 @@ order_stats as (
         min(ordered_at) as first_order_at,
         max(ordered_at) as last_order_at,
         count(*) as orders,
-        sum(net_amount) as net_revenue
+        cast(sum(net_amount) as decimal(38, 2)) as net_revenue
     from orders
     group by customer_id
 

@@ -76,8 +76,8 @@ metrics as (
         period_start,
         '{{ stage }}' as stage,
         '{{ metric }}' as metric,
-        cast({{ numerator }} as double precision) as numerator,
-        cast({{ denominator }} as double precision) as denominator
+        cast({{ numerator }} as {{ liucun.type_double() }}) as numerator,
+        cast({{ denominator }} as {{ liucun.type_double() }}) as denominator
     from measures
     {%- if not loop.last %}
     union all

@@ -115,7 +115,7 @@ final as (
         windowed.redeemed_at,
         windowed.redeemed_order_id,
         cast(case when windowed.assigned_group = 'treatment' then windowed.cost_per_contact else 0 end
-            as double precision) as contact_cost,
+            as {{ liucun.type_double() }}) as contact_cost,
         cast(case when windowed.redeemed_order_id is not null or windowed.redeemed_at is not null
             then windowed.incentive_value else 0 end as decimal(18, 2)) as incentive_cost,
         -- quality of the recall: observed once var('recall_quality_days') have passed

@@ -29,9 +29,9 @@ measures as (
         case when not is_treatment and is_recalled then 1 else 0 end as holdout_recalled,
         case when is_treatment then recall_revenue else 0 end as treated_revenue,
         case when not is_treatment then recall_revenue else 0 end as holdout_revenue,
-        case when is_treatment then cast(recall_revenue as double precision) * recall_revenue else 0 end
+        case when is_treatment then cast(recall_revenue as {{ liucun.type_double() }}) * recall_revenue else 0 end
             as treated_revenue_sq,
-        case when not is_treatment then cast(recall_revenue as double precision) * recall_revenue else 0 end
+        case when not is_treatment then cast(recall_revenue as {{ liucun.type_double() }}) * recall_revenue else 0 end
             as holdout_revenue_sq,
         case when is_coupon_redeemed then 1 else 0 end as coupons_redeemed,
         contact_cost,
@@ -107,7 +107,7 @@ rates as (
         {{ liucun.ratio('holdout_recalled', 'holdout') }} as recall_rate_holdout,
         {{ liucun.ratio('treated_revenue', 'treated') }} as revenue_per_treated,
         {{ liucun.ratio('holdout_revenue', 'holdout') }} as revenue_per_holdout,
-        cast(contact_cost as double precision) + cast(incentive_cost as double precision) as total_cost
+        cast(contact_cost as {{ liucun.type_double() }}) + cast(incentive_cost as {{ liucun.type_double() }}) as total_cost
     from grouped
 
 ),
@@ -209,7 +209,7 @@ final as (
         incremental_revenue_ci_low,
         incremental_revenue_ci_high,
         cast(coupons_redeemed as {{ dbt.type_bigint() }}) as coupons_redeemed,
-        cast(contact_cost as double precision) as contact_cost,
+        cast(contact_cost as {{ liucun.type_double() }}) as contact_cost,
         cast(incentive_cost as decimal(18, 2)) as incentive_cost,
         total_cost,
         roi,

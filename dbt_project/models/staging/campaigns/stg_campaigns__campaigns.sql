@@ -16,7 +16,7 @@ renamed as (
         cast(incentive_value as decimal(18, 2)) as incentive_value,
         cast(attribution_window_days as {{ dbt.type_bigint() }}) as attribution_window_days,
         cast(target_rule as {{ dbt.type_string() }}) as target_rule,
-        cast(holdout_share as double precision) as holdout_share,
+        cast(holdout_share as {{ liucun.type_double() }}) as holdout_share,
         _source as source_name,
         _load_id as load_id
     from source

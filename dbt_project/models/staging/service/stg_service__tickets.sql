@@ -15,7 +15,7 @@ renamed as (
         cast(contact_channel as {{ dbt.type_string() }}) as contact_channel,
         cast(opened_at as {{ dbt.type_timestamp() }}) as opened_at,
         cast(resolved_at as {{ dbt.type_timestamp() }}) as resolved_at,
-        cast(resolution_hours as double precision) as resolution_hours,
+        cast(resolution_hours as {{ liucun.type_double() }}) as resolution_hours,
         cast(satisfaction_score as {{ dbt.type_bigint() }}) as satisfaction_score,
         _source as source_name,
         _load_id as load_id

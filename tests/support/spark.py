@@ -1,0 +1,55 @@
+"""One local SparkSession for the whole test run (local[2], a throwaway warehouse folder and
+metastore), and copying a DuckDB warehouse's raw layer into it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+def local_session(root: Path) -> Any:
+    """A SparkSession on this machine with its warehouse, metastore and scratch under ``root``."""
+    from pyspark.sql import SparkSession
+
+    root.mkdir(parents=True, exist_ok=True)
+    spark = (SparkSession.builder.master("local[2]").appName("liucun-tests")
+             .config("spark.sql.warehouse.dir", str(root / "warehouse"))
+             .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={root}")
+             .config("spark.local.dir", str(root / "scratch"))
+             .config("spark.sql.session.timeZone", "UTC")
+             .config("spark.sql.shuffle.partitions", "4")
+             .config("spark.ui.enabled", "false")
+             .enableHiveSupport().getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def copy_raw_to_spark(duck_db: Path, spark: Any, folder: Path) -> dict[str, int]:
+    """Copy every raw.* and ml.* table of a DuckDB warehouse (not the ``_`` ledgers) into the same
+    databases of ``spark``, through Parquet files in ``folder`` (JSON columns as text, as Spark keeps
+    them). Row counts keyed by table (ml ones as ml.<table>)."""
+    import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = {}
+    with duckdb.connect(str(duck_db), read_only=True) as src:
+        for schema in ("raw", "ml"):
+            spark.sql(f"create database if not exists {schema}")
+            tables = [r[0] for r in src.execute(
+                "select table_name from duckdb_tables() where schema_name = ? and table_name not like '!_%' escape '!'",
+                [schema]).fetchall()]
+            for t in tables:
+                cols = src.execute("select column_name, data_type from duckdb_columns() where schema_name = ? "
+                                   "and table_name = ? order by column_index", [schema, t]).fetchall()
+                select = ", ".join(f'cast("{c}" as varchar) as "{c}"' if ty == "JSON" else f'"{c}"' for c, ty in cols)
+                file = folder / f"{schema}.{t}.parquet"
+                src.execute(f"copy (select {select} from {schema}.\"{t}\") to '{file}' (format parquet)")
+                # the schema from the file itself: Spark cannot infer one from a file with no rows
+                frame = spark.read.schema(from_arrow_schema(pq.read_schema(file))).parquet(str(file))
+                spark.sql(f"drop table if exists {schema}.`{t}`")
+                frame.write.format("parquet").saveAsTable(f"{schema}.`{t}`")
+                counts[t if schema == "raw" else f"{schema}.{t}"] = spark.table(f"{schema}.`{t}`").count()
+    return counts
