@@ -16,7 +16,7 @@
 {#- Ledgers, deltas and redo sets live in their own schema, `incremental`, apart from the models
     (the marts schema is published as it is: BI tools must not see them). -#}
 {% macro side_table(identifier) -%}
-    {{ return(api.Relation.create(database=this.database, schema='incremental', identifier=identifier)) }}
+    {{ return(api.Relation.create(database=this.database, schema=liucun.schema_prefix() ~ 'incremental', identifier=identifier)) }}
 {%- endmacro %}
 
 {% macro absorbed_loads() -%}

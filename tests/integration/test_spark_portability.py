@@ -1,6 +1,7 @@
 """The same dbt project builds on Apache Spark (the test run's local SparkSession, dbt-spark's
 session method) with every data test and unit test passing, and publishes the same marts as
-DuckDB, row for row.
+DuckDB, row for row. It builds into databases of its own ($LIUCUN_SCHEMA_PREFIX, as a Spark
+candidate does), reading its sources from them too.
 
 Floating-point columns are compared with a relative tolerance of 1e-9 (sums of doubles are added
 in a different order by the two engines); every other value (counts, keys, dates, timestamps,
@@ -62,9 +63,10 @@ def test_the_row_comparison_tells_a_different_value_from_float_noise():
 
 def test_dbt_project_builds_on_spark_with_identical_marts(built, spark, tmp_path: Path):
     db, _ = built
-    counts = copy_raw_to_spark(db, spark, tmp_path / "raw")
+    prefix = "portability_"
+    counts = copy_raw_to_spark(db, spark, tmp_path / "raw", prefix)
     assert counts["orders"] > 0 and counts["ml.customer_bgnbd_scores"] > 0
-    env = {"LIUCUN_DBT_TARGET": "spark"}
+    env = {"LIUCUN_DBT_TARGET": "spark", "LIUCUN_SCHEMA_PREFIX": prefix}
     summary = run_dbt_in_process(["build"], Settings().dbt_project_dir, tmp_path / "dbt", env,
                                  {"as_of_date": "2025-12-31"})
     failed = [(r["unique_id"], r["status"], r.get("message")) for r in summary.results
@@ -80,15 +82,18 @@ def test_dbt_project_builds_on_spark_with_identical_marts(built, spark, tmp_path
         marts = [t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts' "
                                           "order by table_name").fetchall()]
         assert len(marts) >= 15
-        spark_marts = {r.tableName for r in spark.sql("show tables in marts").collect()}
+        spark_marts = {r.tableName for r in spark.sql(f"show tables in {prefix}marts").collect()}
         assert set(marts) <= spark_marts, set(marts) - spark_marts
+        # nothing was built outside the prefix (the unprefixed names are what readers would see)
+        assert not {"raw", "staging", "intermediate", "marts", "incremental", "ml"} & {
+            r.namespace for r in spark.sql("show databases").collect()}
         differing = {}
         for t in marts:
             cols = [c for (c,) in con.execute("select column_name from duckdb_columns() where schema_name = 'marts' "
                                               "and table_name = ? order by column_index", [t]).fetchall()]
             duck_rows = con.execute(f'select {", ".join(chr(34) + c + chr(34) for c in cols)} from marts."{t}"').fetchall()
             spark_rows = [tuple(r) for r in spark.sql(
-                f"select {', '.join('`' + c + '`' for c in cols)} from marts.`{t}`").collect()]
+                f"select {', '.join('`' + c + '`' for c in cols)} from {prefix}marts.`{t}`").collect()]
             if t in ("dim_customers", "fct_orders", "rpt_retention_rate", "rpt_cohort_retention"):
                 assert len(duck_rows) > 10, t
             diff = _differences(duck_rows, spark_rows)

@@ -26,10 +26,10 @@ def local_session(root: Path) -> Any:
     return spark
 
 
-def copy_raw_to_spark(duck_db: Path, spark: Any, folder: Path) -> dict[str, int]:
-    """Copy every raw.* and ml.* table of a DuckDB warehouse (not the ``_`` ledgers) into the same
-    databases of ``spark``, through Parquet files in ``folder`` (JSON columns as text, as Spark keeps
-    them). Row counts keyed by table (ml ones as ml.<table>)."""
+def copy_raw_to_spark(duck_db: Path, spark: Any, folder: Path, prefix: str = "") -> dict[str, int]:
+    """Copy every raw.* and ml.* table of a DuckDB warehouse (not the ``_`` ledgers) into the
+    databases ``<prefix>raw`` and ``<prefix>ml`` of ``spark``, through Parquet files in ``folder``
+    (JSON columns as text, as Spark keeps them). Row counts keyed by table (ml ones as ml.<table>)."""
     import pyarrow.parquet as pq
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -37,7 +37,7 @@ def copy_raw_to_spark(duck_db: Path, spark: Any, folder: Path) -> dict[str, int]
     counts = {}
     with duckdb.connect(str(duck_db), read_only=True) as src:
         for schema in ("raw", "ml"):
-            spark.sql(f"create database if not exists {schema}")
+            spark.sql(f"create database if not exists {prefix}{schema}")
             tables = [r[0] for r in src.execute(
                 "select table_name from duckdb_tables() where schema_name = ? and table_name not like '!_%' escape '!'",
                 [schema]).fetchall()]
@@ -49,7 +49,7 @@ def copy_raw_to_spark(duck_db: Path, spark: Any, folder: Path) -> dict[str, int]
                 src.execute(f"copy (select {select} from {schema}.\"{t}\") to '{file}' (format parquet)")
                 # the schema from the file itself: Spark cannot infer one from a file with no rows
                 frame = spark.read.schema(from_arrow_schema(pq.read_schema(file))).parquet(str(file))
-                spark.sql(f"drop table if exists {schema}.`{t}`")
-                frame.write.format("parquet").saveAsTable(f"{schema}.`{t}`")
-                counts[t if schema == "raw" else f"{schema}.{t}"] = spark.table(f"{schema}.`{t}`").count()
+                spark.sql(f"drop table if exists {prefix}{schema}.`{t}`")
+                frame.write.format("parquet").saveAsTable(f"{prefix}{schema}.`{t}`")
+                counts[t if schema == "raw" else f"{schema}.{t}"] = spark.table(f"{prefix}{schema}.`{t}`").count()
     return counts
