@@ -178,7 +178,7 @@ def retention_pipeline(
             loads = merge_sources(engine, candidate, extracts, run_id, store.name)
         store.close()  # its memory goes back before dbt runs
         # daily builds: the identity models absorb this run's loads instead of recomputing
-        rebuild = engine.models_rebuild_reason(candidate, full_refresh, engine.last_build(), inputs, loads)
+        rebuild = engine.models_rebuild_reason(candidate, full_refresh, inputs, loads)
         engine.prepare_models(candidate)  # and source ml exists (empty) before dbt runs, fitted or not
         current = engine.current_publication()
         params = GateParams.from_config(config, as_of, current.row_counts if current else {})

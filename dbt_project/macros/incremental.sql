@@ -59,8 +59,9 @@
     {%- if recorded is not none -%}
         {{ return(recorded) }}
     {%- endif -%}
-    {%- if target.type == 'spark' -%}
-        {{ return('Parquet tables on Spark are computed in full') }}
+    {%- set unsupported = liucun.absorbing_unsupported() -%}
+    {%- if unsupported -%}
+        {{ return(unsupported) }}
     {%- endif -%}
     {%- if not is_incremental() -%}
         {{ return('first build or --full-refresh') }}
@@ -246,6 +247,19 @@
         materialized='table',
         pre_hook=["{{ liucun.model_builds_create() }}", "{{ liucun.model_builds_record() }}"] + pre_hook,
     ) }}
+{%- endmacro %}
+
+{#- Why models never absorb new loads on this target ('' where they may). -#}
+{% macro absorbing_unsupported() -%}
+    {{ return(adapter.dispatch('absorbing_unsupported', 'liucun')()) }}
+{%- endmacro %}
+
+{% macro default__absorbing_unsupported() -%}
+    {{ return('') }}
+{%- endmacro %}
+
+{% macro spark__absorbing_unsupported() -%}
+    {{ return('Parquet tables on Spark are computed in full') }}
 {%- endmacro %}
 
 {% macro default__absorbing_config(unique_key, strategy, pre_hook, after, customers, periods) -%}

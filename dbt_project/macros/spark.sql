@@ -33,7 +33,7 @@
             {% endfor -%}
         {%- endset -%}
         {%- do adapter.add_query(sql, abridge_sql_log=True) -%}
-        {%- do statements.append(sql) -%}
+        {%- if loop.first -%}{%- do statements.append(sql) -%}{%- endif -%}
     {%- endfor -%}
     {{ return(statements[0]) }}
 {% endmacro %}

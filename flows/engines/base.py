@@ -153,10 +153,11 @@ class Engine(ABC):
         """Write the extracts of the in-memory store ``store`` into the candidate's raw layer."""
 
     @abstractmethod
-    def models_rebuild_reason(self, candidate: Candidate, full_refresh: bool, last: Build | None,
-                              inputs: dict[str, str], loads: list[LoadResult]) -> str | None:
+    def models_rebuild_reason(self, candidate: Candidate, full_refresh: bool, inputs: dict[str, str],
+                              loads: list[LoadResult]) -> str | None:
         """Why every model must be computed from all the data, or None when the models that absorb
-        new loads may add only this run's (flows/publish/fingerprint.py)."""
+        new loads may add only this run's to what the state was built from (:meth:`last_build`;
+        flows/publish/fingerprint.py)."""
 
     @abstractmethod
     def prepare_models(self, candidate: Candidate) -> None:

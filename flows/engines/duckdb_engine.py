@@ -23,6 +23,7 @@ from flows.gates import worker as gate_worker
 from flows.ingest.load import merge_extracts, read_state
 from flows.models.churn_scoring import create_ml_schema, score_warehouse
 from flows.publish import duckdb_file, fingerprint
+from flows.publish.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from expectations.results import GateResult
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 class DuckDBEngine(Engine):
     name = "duckdb"
 
-    def __init__(self, warehouse: Any) -> None:
+    def __init__(self, warehouse: Warehouse) -> None:
         super().__init__(warehouse)
         self._gates: gate_worker.GateWorker | None = None
 
@@ -102,9 +103,9 @@ class DuckDBEngine(Engine):
     def land_raw(self, candidate: Candidate, extracts: list[Extract], run_id: str, store: str) -> list[LoadResult]:
         return merge_extracts(candidate.location, extracts, run_id, store)
 
-    def models_rebuild_reason(self, candidate: Candidate, full_refresh: bool, last: Build | None,
-                              inputs: dict[str, str], loads: list[LoadResult]) -> str | None:
-        return fingerprint.models_rebuild_reason(full_refresh, last, inputs, loads, candidate.location)
+    def models_rebuild_reason(self, candidate: Candidate, full_refresh: bool, inputs: dict[str, str],
+                              loads: list[LoadResult]) -> str | None:
+        return fingerprint.models_rebuild_reason(full_refresh, self.last_build(), inputs, loads, candidate.location)
 
     def prepare_models(self, candidate: Candidate) -> None:
         fingerprint.clear_model_builds(candidate.location)
