@@ -8,10 +8,12 @@ Gates never retry.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import logging
 import os
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ import great_expectations as gx
 
 from expectations.context import add_duckdb_datasource, get_context
 from expectations.results import ExpectationOutcome, GateResult
-from expectations.suites import GateParams, layer_suites
+from expectations.suites import GateParams, SparkSql, layer_suites
 
 log = logging.getLogger(__name__)
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -72,46 +74,112 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
         if gx_stdout.getvalue().strip():
             log.debug("GX: %s", gx_stdout.getvalue().strip())
         engine = ds.get_execution_engine()
-        for vr in run.run_results.values():
-            table = vr.suite_name if hasattr(vr, "suite_name") else vr.meta.get("suite_name")
-            relation = next(ts.relation for ts, _ in table_suites if ts.table == table)
-            for er in vr.results:
-                cfg = er.expectation_config
-                exc = er.exception_info or {}
-                raised = bool(exc.get("raised_exception")) or any(
-                    isinstance(v, dict) and v.get("exception_traceback") for v in exc.values())
-                error = None
-                if raised:
-                    msgs = [exc.get("exception_message")] + [
-                        v.get("exception_message") for v in exc.values() if isinstance(v, dict)]
-                    error = next((m for m in msgs if m), "expectation raised an exception")
-                res = er.result or {}
-                observed = res.get("observed_value")
-                sample = res.get("partial_unexpected_list") or []
-                query = cfg.kwargs.get("unexpected_rows_query")
-                if query and not er.success and not raised:
-                    batch_sql = next(f"({q})" for ts, q in table_suites if ts.relation == relation)
-                    sample = _sample_rows(engine, query.format(batch=batch_sql))
-                    res = {**res, "unexpected_count": observed}
-                result.outcomes.append(ExpectationOutcome(
-                    table=relation,
-                    expectation=cfg.type,
-                    column=cfg.kwargs.get("column") or (
-                        f"{cfg.kwargs['column_A']},{cfg.kwargs['column_B']}" if "column_A" in cfg.kwargs else None),
-                    description=getattr(cfg, "description", None),
-                    severity=(cfg.meta or {}).get("severity", "blocking"),
-                    success=bool(er.success) and not raised,
-                    evaluated=not raised,
-                    unexpected_count=res.get("unexpected_count"),
-                    element_count=res.get("element_count"),
-                    observed=observed,
-                    sample=[_jsonable(s) for s in list(sample)[:5]],
-                    error=error,
-                ))
+        _collect(result, run.run_results.values(), table_suites, lambda query: _sample_rows(engine, query))
         _close(engine, ds)
+    return _finish(result, report_dir)
+
+
+def run_gate_spark(layer: str, spark: Any, prefix: str, params: GateParams, report_dir: Path | None = None,
+                   context: Any = None) -> GateResult:
+    """:func:`run_gate` on Spark: the same suites, severities and verdict rules, evaluated by GX's
+    Spark execution engine on the candidate whose databases are ``<prefix>raw``, ``<prefix>staging``
+    and so on (the suites' SQL names ``raw.x``; each name is given the prefix here). Each table's
+    batch is a Spark DataFrame of its batch query; nothing is collected but counts and samples."""
+    result = GateResult(layer)
+    params = dataclasses.replace(params, sql=SparkSql())
+    existing = {f"{db}.{t.name}" for db in _LAYER_SCHEMAS
+                if spark.catalog.databaseExists(prefix + db)
+                for t in spark.catalog.listTables(prefix + db) if not t.isTemporary}
+    queries = [(ts, ts.batch_query(params, existing)) for ts in layer_suites(layer)]
+    table_suites = [(ts, _prefixed(q, prefix)) for ts, q in queries if q is not None]
+    result.skipped_tables = [ts.relation for ts, q in queries if q is None]
+    if table_suites:
+        context = context if context is not None else get_context()
+        gx_stdout = io.StringIO()
+        runs = []
+        with contextlib.redirect_stdout(gx_stdout):
+            ds = context.data_sources.add_spark(name=f"spark_{layer}")
+            for ts, query in table_suites:
+                built = ts.build(params)
+                for exp in built.expectations:  # the suites' own SQL names the layers unprefixed
+                    q = getattr(exp, "unexpected_rows_query", None)
+                    if q:
+                        exp.unexpected_rows_query = _prefixed(q, prefix)
+                built = context.suites.add(built)
+                batch = ds.add_dataframe_asset(name=ts.relation).add_batch_definition_whole_dataframe(
+                    f"{ts.relation}:all")
+                vd = context.validation_definitions.add(
+                    gx.ValidationDefinition(name=f"{layer}:{ts.relation}", data=batch, suite=built))
+                runs.append(vd.run(batch_parameters={"dataframe": spark.sql(query)},
+                                   result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
+        if gx_stdout.getvalue().strip():
+            log.debug("GX: %s", gx_stdout.getvalue().strip())
+
+        def sample(query: str) -> list[dict[str, Any]]:
+            try:
+                return [r.asDict() for r in spark.sql(f"select * from ({query}) as failing limit 5").collect()]
+            except Exception as exc:  # noqa: BLE001 - a sample is a courtesy, never a reason to crash
+                return [{"sample_unavailable": str(exc)[:200]}]
+
+        _collect(result, runs, table_suites, sample)
+    return _finish(result, report_dir)
+
+
+_LAYER_SCHEMAS = ("raw", "staging", "intermediate", "marts", "ml", "incremental")
+_SCHEMA_RE = re.compile(r"(?<![\w.`])(" + "|".join(_LAYER_SCHEMAS) + r")\.(?=[A-Za-z_`])")
+
+
+def _prefixed(sql: str, prefix: str) -> str:
+    """``raw.x`` -> ``<prefix>raw.x`` for every layer schema named in ``sql``."""
+    return _SCHEMA_RE.sub(lambda m: prefix + m.group(1) + ".", sql) if prefix else sql
+
+
+def _collect(result: GateResult, validations: Any, table_suites: list[tuple[Any, str]],
+             sample_rows: Any) -> None:
+    """Turn GX's validation results into :class:`ExpectationOutcome` rows of ``result``."""
+    for vr in validations:
+        table = vr.suite_name if hasattr(vr, "suite_name") else vr.meta.get("suite_name")
+        relation = next(ts.relation for ts, _ in table_suites if ts.table == table)
+        for er in vr.results:
+            cfg = er.expectation_config
+            exc = er.exception_info or {}
+            raised = bool(exc.get("raised_exception")) or any(
+                isinstance(v, dict) and v.get("exception_traceback") for v in exc.values())
+            error = None
+            if raised:
+                msgs = [exc.get("exception_message")] + [
+                    v.get("exception_message") for v in exc.values() if isinstance(v, dict)]
+                error = next((m for m in msgs if m), "expectation raised an exception")
+            res = er.result or {}
+            observed = res.get("observed_value")
+            sample = res.get("partial_unexpected_list") or []
+            query = cfg.kwargs.get("unexpected_rows_query")
+            if query and not er.success and not raised:
+                batch_sql = next(f"({q})" for ts, q in table_suites if ts.relation == relation)
+                sample = sample_rows(query.format(batch=batch_sql))
+                res = {**res, "unexpected_count": observed}
+            result.outcomes.append(ExpectationOutcome(
+                table=relation,
+                expectation=cfg.type,
+                column=cfg.kwargs.get("column") or (
+                    f"{cfg.kwargs['column_A']},{cfg.kwargs['column_B']}" if "column_A" in cfg.kwargs else None),
+                description=getattr(cfg, "description", None),
+                severity=(cfg.meta or {}).get("severity", "blocking"),
+                success=bool(er.success) and not raised,
+                evaluated=not raised,
+                unexpected_count=res.get("unexpected_count"),
+                element_count=res.get("element_count"),
+                observed=observed,
+                sample=[_jsonable(s) for s in list(sample)[:5]],
+                error=error,
+            ))
+
+
+def _finish(result: GateResult, report_dir: Path | None) -> GateResult:
     log.info(result.summary())
     if report_dir is not None:
         report_dir.mkdir(parents=True, exist_ok=True)
+        layer = result.layer
         (report_dir / f"validation_{layer}.md").write_text(result.to_markdown(), encoding="utf-8")
         (report_dir / f"validation_{layer}.json").write_text(
             json.dumps({"layer": layer, "passed": result.passed, "evaluated": result.evaluated,

@@ -114,6 +114,34 @@ class ProjectConfig:
     earliest_date: date = date(1970, 1, 1)
     # an order counts as activity when its net amount is above this (dbt var min_qualifying_amount)
     min_qualifying_amount: float = 0.0
+    engine: EngineConfig = field(default_factory=lambda: EngineConfig())
+
+
+ENGINES = ("duckdb", "spark")
+SPARK_METHODS = ("session",)
+# Spark settings that carry credentials come from the environment (or the cluster's own config),
+# never from liucun.yml: a conf key naming one is refused
+_SECRET_CONF_RE = re.compile(r"(password|secret|token|credential|access\.key|secret\.key)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SparkConfig:
+    """``spark:`` in liucun.yml (with ``engine: spark``): how to reach Spark and where liucun keeps
+    its tables. ``location`` None: ``<warehouse>/spark``."""
+
+    method: str = "session"
+    master: str | None = None  # None: a SparkSession already running in the process, else local[*]
+    location: str | None = None
+    database_prefix: str = "liucun_"
+    conf: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """``engine:`` in liucun.yml: ``duckdb`` (the embedded default) or ``spark``."""
+
+    name: str = "duckdb"
+    spark: SparkConfig = field(default_factory=SparkConfig)
 
 
 def _expand(value: str, where: str) -> str:
@@ -487,7 +515,50 @@ def load_config(path: Path | str) -> ProjectConfig:
         raise ConfigError(f"{cfg_path}: `sources:` must map source names to their settings")
     sources = [_source(n, s or {}, cfg_path, tz) for n, s in sources_raw.items()]
     return ProjectConfig(cfg_path, data_dir, tz, sources, **_bands(raw.get("quality"), f"{cfg_path}: quality"),
-                         **_activity(raw.get("activity"), f"{cfg_path}: activity"))
+                         **_activity(raw.get("activity"), f"{cfg_path}: activity"),
+                         engine=engine_config(raw.get("engine"), raw.get("spark"), cfg_path))
+
+
+def engine_config(name: object, spark: object, cfg_path: Path | str = "liucun.yml") -> EngineConfig:
+    """``engine:`` and ``spark:`` of liucun.yml (both optional)."""
+    name = "duckdb" if name is None else name
+    if name not in ENGINES:
+        raise ConfigError(f"{cfg_path}: engine must be one of {', '.join(ENGINES)}, not {name!r}")
+    if spark is None:
+        return EngineConfig(str(name))
+    where = f"{cfg_path}: spark"
+    if not isinstance(spark, dict):
+        raise ConfigError(f"{where} must be a mapping (method, master, location, database_prefix, conf)")
+    unknown = set(spark) - {"method", "master", "location", "database_prefix", "conf"}
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    method = spark.get("method", "session")
+    if method not in SPARK_METHODS:
+        raise ConfigError(
+            f"{where}.method: {method!r} is not available in this version of liucun; use `session` (a "
+            "SparkSession in the run's process: local, or a cluster through `master` or Spark Connect's "
+            "SPARK_REMOTE; see the README's Spark section)")
+    prefix = str(spark.get("database_prefix", "liucun_"))
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}_", prefix):
+        raise ConfigError(f"{where}.database_prefix {prefix!r}: lower-case letters, digits and _, ending in _")
+    conf = spark.get("conf") or {}
+    if not isinstance(conf, dict):
+        raise ConfigError(f"{where}.conf must map Spark settings to values")
+    for key in conf:
+        if not re.fullmatch(r"spark\.[A-Za-z0-9_.\-]+", str(key)):
+            raise ConfigError(f"{where}.conf: {key!r} is not a Spark setting (spark.*)")
+        if _SECRET_CONF_RE.search(str(key)):
+            raise ConfigError(f"{where}.conf: {key!r} carries a credential; give it through the environment "
+                              "or the cluster's own configuration, never in liucun.yml")
+    location = spark.get("location")
+    if location is not None:
+        location = _expand(str(location), f"{where}.location")
+        if "://" not in location and not Path(location).is_absolute():
+            location = str((Path(cfg_path).parent / location).resolve())
+    master = spark.get("master")
+    return EngineConfig(str(name), SparkConfig(
+        method=str(method), master=None if master is None else str(master), location=location,
+        database_prefix=prefix, conf=tuple(sorted((str(k), str(v)) for k, v in conf.items()))))
 
 
 def _activity(raw: object, where: str) -> dict:

@@ -111,6 +111,7 @@ def retention_pipeline(
     full_refresh: bool = False,
     allow_generated_salt: bool = False,
     publish_postgres_dsn_env: str | None = None,
+    engine: str | None = None,
 ) -> dict[str, Any]:
     """Ingest the configured sources, build and validate every layer, and publish the marts.
 
@@ -119,13 +120,14 @@ def retention_pipeline(
     DSN itself: flow parameters are stored by Prefect): the marts are then also published there, in
     one transaction (flows/publish/postgres.py). If that fails the run fails; the DuckDB publication
     stands, and the next run publishes to PostgreSQL again.
+    ``engine`` (``duckdb`` or ``spark``) overrides the config's ``engine:`` (flows/engines/).
     """
     log = get_run_logger()
     settings = Settings()
     config = load_config(config_path)
     # a generated salt is for the demo only: a deployment pointed at real data never falls back to it
     allow_generated_salt = allow_generated_salt and config.path == settings.demo_config.resolve()
-    engine = engine_for(Path(warehouse_dir))
+    engine = engine_for(Path(warehouse_dir), config.engine, engine)  # the warehouse's engine
     as_of = as_of or date.today()
     run_id = str(flow_run.id or uuid.uuid4())
     seconds: dict[str, float] = {}  # where the run's time went, step by step (the summary shows it)

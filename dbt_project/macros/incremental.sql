@@ -241,12 +241,12 @@
 {%- endmacro %}
 
 {#- Spark (Parquet tables: no delete, no merge): these models are tables computed from all the
-    data at every build; they still say so in incremental._model_builds. -#}
+    data at every build. They record nothing in incremental._model_builds: two dbt threads inserting
+    into one Parquet table at once collide in Hadoop's commit protocol (both write under the
+    table's _temporary/0, and the first to finish removes it), and there is nothing to tell apart
+    (the Spark engine reports every model computed in full). -#}
 {% macro spark__absorbing_config(unique_key, strategy, pre_hook, after, customers, periods) -%}
-    {{ config(
-        materialized='table',
-        pre_hook=["{{ liucun.model_builds_create() }}", "{{ liucun.model_builds_record() }}"] + pre_hook,
-    ) }}
+    {{ config(materialized='table', pre_hook=pre_hook) }}
 {%- endmacro %}
 
 {#- Why models never absorb new loads on this target ('' where they may). -#}

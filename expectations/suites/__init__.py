@@ -18,6 +18,27 @@ if TYPE_CHECKING:  # GateParams is needed long before a gate runs: GX (seconds t
     import great_expectations as gx
 
 
+class SqlDialect:
+    """The few SQL expressions the suites need that engines spell differently (DuckDB's here;
+    :class:`SparkSql` for the Spark engine's gates, expectations/gate.py)."""
+
+    def full_match(self, column: str, pattern: str) -> str:
+        """``column`` matches the regular expression ``pattern`` as a whole."""
+        return f"regexp_full_match({column}, '{pattern}')"
+
+    def days_between(self, start: str, end: str) -> str:
+        """Whole days from date ``start`` to date ``end``, an integer."""
+        return f"date_diff('day', {start}, {end})"
+
+
+class SparkSql(SqlDialect):
+    def full_match(self, column: str, pattern: str) -> str:
+        return f"regexp_like({column}, '^(?:{pattern})$')"
+
+    def days_between(self, start: str, end: str) -> str:
+        return f"datediff({end}, {start})"
+
+
 @dataclass(frozen=True)
 class GateParams:
     as_of: date
@@ -35,6 +56,7 @@ class GateParams:
     row_count_band_block: tuple[float, float] = (0.5, 2.0)
     row_count_band_min_rows: int = 50  # marts smaller than this last time are not banded (too noisy)
     earliest_date: date = date(1970, 1, 1)  # quality.earliest_date: the plausibility floor of record dates
+    sql: SqlDialect = field(default_factory=SqlDialect)  # the gate's engine's SQL (set by the gate)
 
     @classmethod
     def from_config(cls, config: ProjectConfig, as_of: date,

@@ -44,7 +44,8 @@ def freshness_query(params: GateParams, existing: set[str]) -> str | None:
         )
     if not parts:
         return None
-    return (f"select *, date '{params.as_of.isoformat()}' - cast(latest_record_at as date) as age_days "
+    age = params.sql.days_between("cast(latest_record_at as date)", f"date '{params.as_of.isoformat()}'")
+    return (f"select *, {age} as age_days "
             f"from ({' union all '.join(parts)}) as f")
 
 
@@ -108,6 +109,8 @@ def build_daily_orders_suite(params: GateParams) -> gx.ExpectationSuite:
     last = params.as_of.isoformat()
     week = (params.as_of - timedelta(days=6)).isoformat()
     before = (params.as_of - timedelta(days=34)).isoformat()
+    days = " union all ".join(f"select date '{(params.as_of - timedelta(days=k)).isoformat()}' as day"
+                              for k in range(6, -1, -1))  # the last 7 days
     return suite(
         "stg_commerce__orders_daily",
         gxe.ExpectColumnValuesToNotBeNull(column="ordered_at", description="every order has a time"),
@@ -120,8 +123,7 @@ def build_daily_orders_suite(params: GateParams) -> gx.ExpectationSuite:
                 f"where day < date '{week}') "
                 "select cast(w.day as date) as day, coalesce(d.orders, 0) as orders, b.median_orders "
                 "from baseline as b "
-                f"cross join (select day from range(date '{week}', date '{last}' + interval 1 day, "
-                "interval 1 day) as r(day)) as w left join daily as d on cast(w.day as date) = d.day "
+                f"cross join ({days}) as w left join daily as d on cast(w.day as date) = d.day "
                 "where b.median_orders >= 20 and (coalesce(d.orders, 0) < 0.25 * b.median_orders "
                 "or coalesce(d.orders, 0) > 4 * b.median_orders)"
             ),

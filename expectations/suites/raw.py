@@ -52,8 +52,8 @@ def build_customers_suite(params: GateParams) -> gx.ExpectationSuite:
         gxe.ExpectColumnValuesToBeUnique(column="crm_id"),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
-                "select crm_id from {batch} where not regexp_full_match(phone_hash, '[0-9a-f]{{64}}') "
-                "or not regexp_full_match(email_hash, '[0-9a-f]{{64}}')"
+                f"select crm_id from {{batch}} where not {params.sql.full_match('phone_hash', '[0-9a-f]{{64}}')} "
+                f"or not {params.sql.full_match('email_hash', '[0-9a-f]{{64}}')}"
             ),
             description="phones and emails are stored only as salted SHA-256 hashes",
         ),

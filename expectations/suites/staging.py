@@ -37,8 +37,8 @@ def build_stg_commerce__orders_suite(params: GateParams) -> gx.ExpectationSuite:
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
                 "select * from (select count(distinct cast(ordered_at as date)) as active_days, "
-                "cast(max(ordered_at) as date) - cast(min(ordered_at) as date) + 1 as span_days "
-                "from {batch}) as s where active_days < 0.5 * span_days"
+                f"{params.sql.days_between('cast(min(ordered_at) as date)', 'cast(max(ordered_at) as date)')} "
+                "+ 1 as span_days from {batch}) as s where active_days < 0.5 * span_days"
             ),
             description="orders arrive on most days of the covered span (no missing export days)",
             meta=WARNING,

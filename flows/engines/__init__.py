@@ -2,22 +2,80 @@
 
 :func:`engine_for` is the one place that chooses an implementation; the flow, its tasks and the CLI
 talk to the :class:`~flows.engines.base.Engine` it returns.
+
+A warehouse folder belongs to one engine. A Spark warehouse says so in ``DIR/engine.json`` (written
+by its first run, with where its tables live, never a credential), so commands given only the
+folder (``liucun check``, the CLI's "what is still published") find its engine; a folder without it
+is a DuckDB warehouse.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
+from flows.config import EngineConfig, SparkConfig
 from flows.engines.base import Engine
 from flows.publish.warehouse import Warehouse
 
 DEFAULT = "duckdb"
+MARKER = "engine.json"
 
 
-def engine_for(warehouse_dir: Path, name: str = DEFAULT) -> Engine:
-    """The engine ``name`` on the warehouse folder ``warehouse_dir``."""
-    if name == "duckdb":
+class EngineMismatch(RuntimeError):
+    """The warehouse folder holds another engine's warehouse."""
+
+
+def recorded_engine(warehouse_dir: Path) -> EngineConfig | None:
+    """The engine a warehouse folder was written by (None: none recorded, a DuckDB warehouse or new)."""
+    marker = Path(warehouse_dir) / MARKER
+    if not marker.exists():
+        return None
+    data = json.loads(marker.read_text(encoding="utf-8"))
+    spark = data.get("spark") or {}
+    return EngineConfig(data["engine"], SparkConfig(
+        method=spark.get("method", "session"), master=spark.get("master"), location=spark.get("location"),
+        database_prefix=spark.get("database_prefix", "liucun_"),
+        conf=tuple((k, v) for k, v in spark.get("conf", []))))
+
+
+def record_engine(warehouse_dir: Path, engine: EngineConfig) -> None:
+    """Write ``DIR/engine.json`` (atomically) for a non-default engine."""
+    s = engine.spark
+    data = {"engine": engine.name, "spark": {"method": s.method, "master": s.master, "location": s.location,
+                                              "database_prefix": s.database_prefix, "conf": list(s.conf)}}
+    marker = Path(warehouse_dir) / MARKER
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, marker)
+
+
+def engine_for(warehouse_dir: Path, engine: EngineConfig | str | None = None, name: str | None = None) -> Engine:
+    """The engine of the warehouse folder ``warehouse_dir``: ``engine`` (a config's, or a name), or
+    the one the folder records, or DuckDB; ``name`` (``--engine``) overrides the config's choice
+    (keeping its settings when it names the same engine). Refuses a folder that holds another
+    engine's warehouse."""
+    root = Path(warehouse_dir).resolve()
+    recorded = recorded_engine(root)
+    if name is not None and not (isinstance(engine, EngineConfig) and engine.name == name):
+        engine = name
+    if engine is None:
+        engine = recorded or EngineConfig(DEFAULT)
+    elif isinstance(engine, str):
+        engine = recorded if recorded is not None and recorded.name == engine else EngineConfig(engine)
+    holds = recorded.name if recorded else ("duckdb" if (root / "state.duckdb").exists()
+                                            or (root / "liucun.duckdb").exists() else None)
+    if holds is not None and holds != engine.name:
+        raise EngineMismatch(
+            f"the warehouse folder {root} holds a {holds} warehouse, and this run asks for {engine.name}: "
+            f"give this engine a folder of its own (--warehouse), or run with engine {holds}")
+    if engine.name == "duckdb":
         from flows.engines.duckdb_engine import DuckDBEngine
 
-        return DuckDBEngine(Warehouse(Path(warehouse_dir).resolve()))
-    raise ValueError(f"unknown engine {name!r}: liucun runs on 'duckdb'")
+        return DuckDBEngine(Warehouse(root))
+    if engine.name == "spark":
+        from flows.engines.spark_engine import SparkEngine
+
+        return SparkEngine(Warehouse(root), engine.spark)
+    raise ValueError(f"unknown engine {engine.name!r}: liucun runs on 'duckdb' or 'spark'")

@@ -96,14 +96,21 @@ def log_likelihood(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: ArrayLi
     return float(np.dot(w, terms))
 
 
-def _collapse(x: FloatArray, t_x: FloatArray, T: FloatArray) -> tuple[FloatArray, ...]:
-    """Unique (x, t_x, T) rows and their counts: the likelihood only depends on these."""
-    rows, counts = np.unique(np.column_stack([x, t_x, T]), axis=0, return_counts=True)
-    return rows[:, 0], rows[:, 1], rows[:, 2], counts.astype(np.float64)
+def _collapse(x: FloatArray, t_x: FloatArray, T: FloatArray,
+              weights: ArrayLike | None = None) -> tuple[FloatArray, ...]:
+    """Unique (x, t_x, T) rows and their counts (the sum of their ``weights``: how many customers
+    each row stands for, 1 when not given): the likelihood only depends on these, so customers and
+    the same customers given as weighted distinct rows (the Spark engine's input) fit alike."""
+    rows, inverse = np.unique(np.column_stack([x, t_x, T]), axis=0, return_inverse=True)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    if w is not None and (w.shape != x.shape or np.any(w <= 0)):
+        raise ValueError("weights must be one positive count per row")
+    counts = np.bincount(inverse.reshape(-1), weights=w, minlength=len(rows)).astype(np.float64)
+    return rows[:, 0], rows[:, 1], rows[:, 2], counts
 
 
-def fit(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, *, initial: BgNbdParams | None = None,
-        tol: float = 1e-10, max_iter: int = 2000) -> BgNbdFit:
+def fit(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None = None,
+        initial: BgNbdParams | None = None, tol: float = 1e-10, max_iter: int = 2000) -> BgNbdFit:
     """Maximum-likelihood estimates of (r, alpha, a, b) for customers (x, t_x, T).
 
     Minimises the negative log-likelihood over log-parameters with L-BFGS-B (analytic
@@ -114,9 +121,9 @@ def fit(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, *, initial: BgNbdParams | No
     xs, txs, Ts = _arrays(x, t_x, T)
     if xs.size == 0 or not np.any(xs > 0) or np.all(xs > 0):
         raise ValueError("BG/NBD needs customers with and without repeat purchases")
-    ux, utx, uT, w = _collapse(xs, txs, Ts)
+    ux, utx, uT, w = _collapse(xs, txs, Ts, weights)
     n = float(w.sum())
-    scale = float(np.mean(Ts)) or 1.0
+    scale = float(np.dot(w, uT) / n) or 1.0  # the mean age, from the distinct rows: the same however given
 
     def nll(theta: FloatArray) -> float:
         r, alpha, a, b = np.exp(np.clip(theta, -30.0, 30.0))
@@ -201,13 +208,13 @@ PARAM_NAMES = ("r", "alpha", "a", "b")
 
 
 def log_param_covariance(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: ArrayLike,
-                         step: float = 1e-4) -> FloatArray:
+                         step: float = 1e-4, weights: ArrayLike | None = None) -> FloatArray:
     """Covariance of the MLE of (ln r, ln alpha, ln a, ln b): the inverse of the observed
     information, i.e. of the Hessian of the total negative log-likelihood (central differences).
 
     Raises ``ValueError`` when the Hessian is not positive definite (not at a maximum)."""
     xs, txs, Ts = _arrays(x, t_x, T)
-    ux, utx, uT, w = _collapse(xs, txs, Ts)
+    ux, utx, uT, w = _collapse(xs, txs, Ts, weights)
     theta0 = _theta(params)
 
     def nll(theta: FloatArray) -> float:

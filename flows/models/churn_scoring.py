@@ -76,6 +76,56 @@ def _clear(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("delete from ml.bgnbd_fit")
 
 
+@dataclass(frozen=True)
+class Scores:
+    """A fit and the per-row scores of the rows it was given (customers, or distinct (x, t_x, T)
+    rows with weights); ``fit_row`` is ``ml.bgnbd_fit``'s row."""
+
+    result: BgNbdFit
+    columns: dict[str, np.ndarray]
+    fit_row: dict[str, object]
+    note: str
+
+
+def fit_and_score(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, as_of: date,
+                  log: logging.Logger | logging.LoggerAdapter, weights: np.ndarray | None = None) -> Scores:
+    """Fit BG/NBD on (x, t_x, T) in days (``weights``: customers per row) and score every row.
+
+    Raises ``ValueError`` when there is too little data to fit (nobody, or nobody / everybody with
+    a repeat purchase)."""
+    result = fit(x, t_x, T, weights=weights)
+    prm = result.params
+    try:  # 95 % intervals from the parameters' sampling uncertainty (observed information)
+        cov = log_param_covariance(prm, x, t_x, T, weights=weights)
+        se = standard_errors(prm, cov)
+        pa_lo, pa_hi = p_alive_interval(prm, cov, x, t_x, T)
+        ep_lo, ep_hi = expected_purchases_interval(prm, cov, HORIZON_DAYS, x, t_x, T)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        log.warning("BG/NBD fitted but its uncertainty could not be computed (%s): intervals left null", exc)
+        se = None
+        pa_lo = pa_hi = ep_lo = ep_hi = np.full(len(x), np.nan)
+    fitted_at = datetime.now(UTC).replace(tzinfo=None)
+    columns = {
+        "p_alive": p_alive(prm, x, t_x, T),
+        "p_alive_ci_low": pa_lo,
+        "p_alive_ci_high": pa_hi,
+        "expected_purchases_90d": expected_purchases(prm, HORIZON_DAYS, x, t_x, T),
+        "expected_purchases_90d_ci_low": ep_lo,
+        "expected_purchases_90d_ci_high": ep_hi,
+    }
+    fit_row = {
+        "as_of_date": as_of, "fitted_at": fitted_at, "time_unit": "day", "horizon_days": HORIZON_DAYS,
+        "r": prm.r, "alpha": prm.alpha, "a": prm.a, "b": prm.b,
+        **{f"{k}_se": (getattr(se, k) if se else None) for k in ("r", "alpha", "a", "b")},
+        "log_likelihood": result.log_likelihood, "n_customers": result.n_customers,
+        "converged": result.converged, "iterations": result.iterations, "fit_seconds": result.seconds,
+    }
+    note = (f"BG/NBD on {result.n_customers} customers in {result.seconds:.2f}s: r={prm.r:.4g} "
+            f"alpha={prm.alpha:.4g} days a={prm.a:.4g} b={prm.b:.4g} LL={result.log_likelihood:.1f}"
+            + ("" if result.converged else " (optimizer did not report convergence)"))
+    return Scores(result, columns, fit_row, note)
+
+
 def score_warehouse(db: Path, as_of: date, log: logging.Logger | logging.LoggerAdapter | None = None
                     ) -> ScoringResult:
     """Fit BG/NBD on ``intermediate.int_customer_rfm`` of ``db`` and replace the ml tables.
@@ -93,7 +143,7 @@ def score_warehouse(db: Path, as_of: date, log: logging.Logger | logging.LoggerA
         t_x = rfm.recency_days.to_numpy(np.float64)
         T = rfm.age_days.to_numpy(np.float64)
         try:
-            result = fit(x, t_x, T)
+            scored = fit_and_score(x, t_x, T, as_of, log)
         except ValueError as exc:
             con.begin()
             _clear(con)
@@ -101,52 +151,27 @@ def score_warehouse(db: Path, as_of: date, log: logging.Logger | logging.LoggerA
             note = f"BG/NBD not fitted on {len(rfm)} customers: {exc}"
             log.warning(note)
             return ScoringResult(None, 0, note)
-        prm = result.params
-        try:  # 95 % intervals from the parameters' sampling uncertainty (observed information)
-            cov = log_param_covariance(prm, x, t_x, T)
-            se = standard_errors(prm, cov)
-            pa_lo, pa_hi = p_alive_interval(prm, cov, x, t_x, T)
-            ep_lo, ep_hi = expected_purchases_interval(prm, cov, HORIZON_DAYS, x, t_x, T)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            log.warning("BG/NBD fitted but its uncertainty could not be computed (%s): intervals left null", exc)
-            se = None
-            pa_lo = pa_hi = ep_lo = ep_hi = np.full(len(rfm), np.nan)
-        fitted_at = datetime.now(UTC).replace(tzinfo=None)
+        prm, fit_row = scored.result.params, scored.fit_row
         scores = pd.DataFrame({
             "customer_id": rfm.customer_id,
             "as_of_date": as_of,
             "frequency": rfm.frequency.astype("int64"),
             "recency_days": rfm.recency_days.astype("int64"),
             "age_days": rfm.age_days.astype("int64"),
-            "p_alive": p_alive(prm, x, t_x, T),
-            "p_alive_ci_low": pa_lo,
-            "p_alive_ci_high": pa_hi,
-            "expected_purchases_90d": expected_purchases(prm, HORIZON_DAYS, x, t_x, T),
-            "expected_purchases_90d_ci_low": ep_lo,
-            "expected_purchases_90d_ci_high": ep_hi,
+            **scored.columns,
             "r": prm.r, "alpha": prm.alpha, "a": prm.a, "b": prm.b,
-            "fitted_at": fitted_at,
-            "n_customers": result.n_customers,
-            "log_likelihood": result.log_likelihood,
+            "fitted_at": fit_row["fitted_at"],
+            "n_customers": scored.result.n_customers,
+            "log_likelihood": scored.result.log_likelihood,
         })
-        fit_row = pd.DataFrame([{
-            "as_of_date": as_of, "fitted_at": fitted_at, "time_unit": "day", "horizon_days": HORIZON_DAYS,
-            "r": prm.r, "alpha": prm.alpha, "a": prm.a, "b": prm.b,
-            **{f"{k}_se": (getattr(se, k) if se else None) for k in ("r", "alpha", "a", "b")},
-            "log_likelihood": result.log_likelihood, "n_customers": result.n_customers,
-            "converged": result.converged, "iterations": result.iterations, "fit_seconds": result.seconds,
-        }])
         con.begin()
         _clear(con)
         con.register("scores_df", scores)
-        con.register("fit_df", fit_row)
+        con.register("fit_df", pd.DataFrame([fit_row]))
         con.execute("insert into ml.customer_bgnbd_scores by name select * from scores_df")
         con.execute("insert into ml.bgnbd_fit by name select * from fit_df")
         con.unregister("scores_df")
         con.unregister("fit_df")
         con.commit()
-    note = (f"BG/NBD on {result.n_customers} customers in {result.seconds:.2f}s: r={prm.r:.4g} "
-            f"alpha={prm.alpha:.4g} days a={prm.a:.4g} b={prm.b:.4g} LL={result.log_likelihood:.1f}"
-            + ("" if result.converged else " (optimizer did not report convergence)"))
-    log.info(note)
-    return ScoringResult(result, len(scores), note)
+    log.info(scored.note)
+    return ScoringResult(scored.result, len(scores), scored.note)

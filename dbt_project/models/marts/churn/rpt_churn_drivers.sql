@@ -79,8 +79,9 @@ lifted as (
 
     select
         *,
-        exp(ln(lift) - {{ z }} * log_lift_se) as lift_ci_lower,
-        exp(ln(lift) + {{ z }} * log_lift_se) as lift_ci_upper
+        -- no interval without churn in both groups (then the lift may be 0, whose log is undefined)
+        case when log_lift_se is not null then exp(ln(lift) - {{ z }} * log_lift_se) end as lift_ci_lower,
+        case when log_lift_se is not null then exp(ln(lift) + {{ z }} * log_lift_se) end as lift_ci_upper
     from intervals
 
 ),
