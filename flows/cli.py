@@ -94,7 +94,7 @@ USER_ERRORS = ("ConfigError", "SourceError", "SourceUnreachable", "SaltMissing",
 
 
 def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
-                  allow_generated_salt: bool, publish_postgres: str | None = None) -> int:
+                  allow_generated_salt: bool, publish_postgres: str | None = None, engine: str | None = None) -> int:
     from flows.gates import worker as gate_worker
 
     started, started_wall = time.perf_counter(), time.time()
@@ -103,14 +103,14 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
     gate_worker.start_early()
     try:
         return _checked_run(config, warehouse, as_of, full_refresh, allow_generated_salt, publish_postgres,
-                            started, started_wall)
+                            started, started_wall, engine)
     finally:
         gate_worker.discard_early()  # the run never took it (it stopped before its flow started)
 
 
 def _checked_run(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
                  allow_generated_salt: bool, publish_postgres: str | None, started: float,
-                 started_wall: float) -> int:
+                 started_wall: float, engine: str | None = None) -> int:
     from flows.check import check
 
     report = check(config, warehouse, allow_generated_salt, as_of)  # before Prefect starts: a second, not minutes
@@ -138,7 +138,7 @@ def _checked_run(config: Path, warehouse: Path, as_of: date | None, full_refresh
         summary = retention_pipeline(
             config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
             full_refresh=full_refresh, allow_generated_salt=allow_generated_salt,
-            publish_postgres_dsn_env=_publish_postgres_env(publish_postgres),
+            publish_postgres_dsn_env=_publish_postgres_env(publish_postgres), engine=engine,
         )
         if api is not None:
             summary = {**summary, "prefect_ui": f"{api.ui}/runs/flow-run/{summary['run_id']}"}
@@ -299,12 +299,13 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"using demo sources already generated in {sources}")
     os.environ["LIUCUN_DATA_DIR"] = str(sources)
     return _run_pipeline(Settings().demo_config, warehouse, args.end_date, False, allow_generated_salt=True,
-                         publish_postgres=args.publish_postgres)
+                         publish_postgres=args.publish_postgres, engine=args.engine)
 
 
 def _run(args: argparse.Namespace) -> int:
     return _run_pipeline(Path(args.config), Path(args.warehouse).resolve(), args.as_of,
-                         args.full_refresh, allow_generated_salt=False, publish_postgres=args.publish_postgres)
+                         args.full_refresh, allow_generated_salt=False, publish_postgres=args.publish_postgres,
+                         engine=args.engine)
 
 
 def _contracts(args: argparse.Namespace) -> int:
@@ -347,6 +348,9 @@ def _serve(args: argparse.Namespace) -> int:
 PUBLISH_POSTGRES_DSN_ENV = "LIUCUN_PUBLISH_POSTGRES_DSN"
 PUBLISH_POSTGRES_HELP = ("also publish the marts to this PostgreSQL database (schema marts, audit.publications), "
                          "swapped in one transaction: a DSN, or the name of an environment variable holding one")
+ENGINES = ("duckdb", "spark")  # flows/config.py ENGINES, without importing the config module at start
+ENGINE_HELP = ("the engine to run on (default: `engine:` in the config, else duckdb); spark needs the spark "
+               "extra (pip install 'liucun[spark]') and Java 17. A warehouse folder belongs to one engine")
 
 
 def _dsn_or_env(text: str) -> str:
@@ -419,6 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--end-date", type=_date, default=DEFAULT_END_DATE)
     d.add_argument("--faults", action="store_true", help="demo with corrupted input (the run must fail)")
     d.add_argument("--publish-postgres", metavar="DSN", type=_dsn_or_env, help=PUBLISH_POSTGRES_HELP)
+    d.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     d.set_defaults(func=_demo)
 
     c = sub.add_parser("contracts", help="print the canonical source contracts (markdown)")
@@ -430,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--as-of", type=_date, default=None, help="as-of date (default today)")
     r.add_argument("--full-refresh", action="store_true")
     r.add_argument("--publish-postgres", metavar="DSN", type=_dsn_or_env, help=PUBLISH_POSTGRES_HELP)
+    r.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
     r.set_defaults(func=_run)
 
     ck = sub.add_parser("check", help="validate a config, its files' headers, the salt and the warehouse "

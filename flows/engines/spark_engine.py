@@ -367,14 +367,20 @@ def session(config: SparkConfig, warehouse_root: Path) -> tuple[Any, bool]:
     With no ``master`` configured, a session already running in the process is used as it is; else
     a new one: ``master`` (default ``local[*]``; none when $SPARK_REMOTE names a Spark Connect
     server), :data:`SESSION_DEFAULTS`, then ``spark.conf`` from liucun.yml."""
+    import importlib.util
     import logging
 
+    if importlib.util.find_spec("pyspark") is None:
+        raise RuntimeError("engine spark needs PySpark and Java 17: install liucun's spark extra "
+                           "(`make setup-spark`, or `uv sync --extra spark`, or pip install 'liucun[spark]')")
     from pyspark.sql import SparkSession
 
     # PySpark logs every failing query with the JVM's stack (a gate's error is in its report)
     logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
     active = SparkSession.getActiveSession()
     if active is not None and config.master is None:
+        for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled"):  # runtime settings: the same semantics
+            active.conf.set(key, dict(config.conf).get(key, SESSION_DEFAULTS[key]))
         return active, False
     builder = SparkSession.builder.appName("liucun")
     if config.master or not os.environ.get("SPARK_REMOTE"):

@@ -29,11 +29,12 @@ from typing import Any, TypeVar
 from flows.ingest.pii import mask_text
 
 _DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
-_KV_PASSWORD = re.compile(r"(password\s*=\s*)('[^']*'|\S+)", re.I)
+# password=... in a DSN; token=... / secret=... in a Spark Connect URL (sc://host:15002/;token=...)
+_KV_PASSWORD = re.compile(r"((?:password|token|secret)\s*=\s*)('[^']*'|[^;\s]+)", re.I)
 
 
 def redact(text: str) -> str:
-    """Mask phones, emails and DSN passwords in a message."""
+    """Mask phones, emails, DSN passwords and connection tokens in a message."""
     return _KV_PASSWORD.sub(r"\1***", _DSN_PASSWORD.sub(r"\1***@", mask_text(text)))
 
 

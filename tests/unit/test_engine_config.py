@@ -1,0 +1,64 @@
+"""`engine:` and `spark:` in liucun.yml, and which engine a warehouse folder belongs to (no Spark
+needed: these are the checks made before a session starts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.config import ConfigError, EngineConfig, SparkConfig, engine_config, load_config
+from flows.engines import EngineMismatch, engine_for, record_engine, recorded_engine
+from flows.runtime.redact import redact
+
+
+def test_the_default_engine_is_duckdb_and_spark_settings_are_read():
+    assert engine_config(None, None) == EngineConfig("duckdb")
+    cfg = engine_config("spark", {"master": "local[3]", "location": "/data/liucun",
+                                  "conf": {"spark.sql.shuffle.partitions": 16}, "database_prefix": "team_a_"})
+    assert cfg.name == "spark" and cfg.spark.master == "local[3]" and cfg.spark.location == "/data/liucun"
+    assert cfg.spark.conf == (("spark.sql.shuffle.partitions", "16"),) and cfg.spark.database_prefix == "team_a_"
+
+
+@pytest.mark.parametrize(("name", "spark", "message"), [
+    ("sparky", None, "engine must be one of duckdb, spark"),
+    ("spark", {"method": "thrift"}, "'thrift' is not available"),
+    ("spark", {"conf": {"spark.hadoop.fs.s3a.secret.key": "x"}}, "carries a credential"),
+    ("spark", {"conf": {"spark.datasource.password": "x"}}, "carries a credential"),
+    ("spark", {"conf": {"fs.s3a.endpoint": "x"}}, "is not a Spark setting"),
+    ("spark", {"database_prefix": "Liucun"}, "database_prefix"),
+    ("spark", {"host": "x"}, "unknown keys"),
+])
+def test_a_bad_engine_setting_is_refused_with_what_to_do(name, spark, message):
+    with pytest.raises(ConfigError, match=message):
+        engine_config(name, spark)
+
+
+def test_the_config_file_carries_the_engine(tmp_path: Path):
+    cfg = tmp_path / "liucun.yml"
+    cfg.write_text("engine: spark\nspark: {location: lake}\nsources:\n  crm:\n    kind: customers\n"
+                   "    files: {path: 'crm/*.csv', format: csv}\n", encoding="utf-8")
+    loaded = load_config(cfg)
+    assert loaded.engine.name == "spark" and loaded.engine.spark.location == str(tmp_path / "lake")
+
+
+def test_a_warehouse_folder_belongs_to_one_engine(tmp_path: Path):
+    spark = EngineConfig("spark", SparkConfig(location=str(tmp_path / "lake")))
+    record_engine(tmp_path, spark)
+    assert recorded_engine(tmp_path) == spark
+    assert "password" not in (tmp_path / "engine.json").read_text()
+    assert engine_for(tmp_path).name == "spark"  # the folder says which engine, for commands given only it
+    with pytest.raises(EngineMismatch, match="holds a spark warehouse"):
+        engine_for(tmp_path, "duckdb")
+    duck = tmp_path / "duck"
+    duck.mkdir()
+    (duck / "liucun.duckdb").touch()
+    with pytest.raises(EngineMismatch, match="holds a duckdb warehouse"):
+        engine_for(duck, spark)
+    assert engine_for(duck).name == "duckdb"
+
+
+def test_connection_tokens_are_redacted():
+    text = "cannot reach sc://spark.example:15002/;token=dapi0123456789abcdef;user_id=etl (password=hunter2)"
+    out = redact(text)
+    assert "dapi0123456789abcdef" not in out and "hunter2" not in out and "user_id=etl" in out
