@@ -47,8 +47,8 @@ test-integration: setup-spark
 test-e2e: setup-spark
 	$(VENV)/bin/python -m pytest tests/e2e
 
-## bench: liucun runs (tiny input, demo size, 10x; 50x full refresh only) beside a raw DuckDB scan and a pandas notebook, as ratios (slow)
-bench: setup
+## bench: liucun runs (tiny input, demo size, 10x on DuckDB and Spark; 50x full refresh only) beside a raw DuckDB scan and a pandas notebook, as ratios (slow)
+bench: setup-spark
 	$(VENV)/bin/python -m tests.benchmarks.bench_run --scale 1 --scale 10 --large 50
 
 lint: setup

@@ -198,8 +198,20 @@ def check_warehouse(warehouse: Path, report: CheckReport) -> None:
             os.close(fd)
 
 
+def check_engine(config: ProjectConfig, warehouse: Path, engine: str | None, report: CheckReport) -> None:
+    """The warehouse folder belongs to the engine this run asks for, and the machine can run it."""
+    from flows.engines import EngineMismatch, engine_for
+
+    try:
+        chosen = engine_for(warehouse, config.engine, engine)
+    except (EngineMismatch, ValueError) as exc:
+        report.problems.append(str(exc))
+        return
+    report.problems.extend(chosen.prerequisites())
+
+
 def check(config_path: Path | str, warehouse: Path, allow_generated_salt: bool = False,
-          as_of: date | None = None) -> CheckReport:
+          as_of: date | None = None, engine: str | None = None) -> CheckReport:
     started = time.perf_counter()
     report = CheckReport()
     try:
@@ -214,6 +226,7 @@ def check(config_path: Path | str, warehouse: Path, allow_generated_salt: bool =
                 "date check could not be evaluated. Set quality.earliest_date to a date before your oldest record.")
         check_sources(report.config, report)
         check_salt(report.config, warehouse, allow_generated_salt, report)
+        check_engine(report.config, warehouse, engine, report)
     check_warehouse(warehouse, report)
     report.seconds = time.perf_counter() - started
     return report

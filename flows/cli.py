@@ -113,7 +113,7 @@ def _checked_run(config: Path, warehouse: Path, as_of: date | None, full_refresh
                  started_wall: float, engine: str | None = None) -> int:
     from flows.check import check
 
-    report = check(config, warehouse, allow_generated_salt, as_of)  # before Prefect starts: a second, not minutes
+    report = check(config, warehouse, allow_generated_salt, as_of, engine)  # before Prefect starts: a second, not minutes
     if not report.ok:
         print(report.render(), file=sys.stderr)
         return 2

@@ -92,6 +92,11 @@ class Engine(ABC):
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
 
+    def prerequisites(self) -> list[str]:
+        """What this machine lacks to run the engine, one sentence each saying what to do (checked
+        by ``liucun check`` and before every CLI run, in a second)."""
+        return []
+
     # ---- a run's frame ------------------------------------------------------------------------
 
     @contextlib.contextmanager

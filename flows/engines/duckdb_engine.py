@@ -20,8 +20,6 @@ import duckdb
 
 from flows.engines.base import Build, Candidate, Engine, Publication, PublishedVersion
 from flows.gates import worker as gate_worker
-from flows.ingest.load import merge_extracts, read_state
-from flows.models.churn_scoring import create_ml_schema, score_warehouse
 from flows.publish import duckdb_file, fingerprint
 from flows.publish.warehouse import Warehouse
 
@@ -63,6 +61,8 @@ class DuckDBEngine(Engine):
     # ---- the last good state ------------------------------------------------------------------
 
     def source_state(self) -> dict[str, SourceState]:
+        from flows.ingest.load import read_state
+
         return read_state(self.warehouse.state)
 
     def last_build(self) -> Build | None:
@@ -101,6 +101,8 @@ class DuckDBEngine(Engine):
         return Candidate(run_id, self.warehouse.start_candidate(run_id, full_refresh))
 
     def land_raw(self, candidate: Candidate, extracts: list[Extract], run_id: str, store: str) -> list[LoadResult]:
+        from flows.ingest.load import merge_extracts
+
         return merge_extracts(candidate.location, extracts, run_id, store)
 
     def models_rebuild_reason(self, candidate: Candidate, full_refresh: bool, inputs: dict[str, str],
@@ -108,6 +110,8 @@ class DuckDBEngine(Engine):
         return fingerprint.models_rebuild_reason(full_refresh, self.last_build(), inputs, loads, candidate.location)
 
     def prepare_models(self, candidate: Candidate) -> None:
+        from flows.models.churn_scoring import create_ml_schema
+
         fingerprint.clear_model_builds(candidate.location)
         create_ml_schema(candidate.location)  # source ml exists (empty) before dbt runs, fitted or not
 
@@ -115,6 +119,8 @@ class DuckDBEngine(Engine):
         return fingerprint.models_built(candidate.location, rebuild, new_loads)
 
     def fit_churn_model(self, candidate: Candidate, as_of: date, log: Log) -> ScoringResult:
+        from flows.models.churn_scoring import score_warehouse
+
         return score_warehouse(candidate.location, as_of, log)
 
     def run_gate(self, layer: str, candidate: Candidate, params: GateParams, report_dir: Path) -> GateResult:

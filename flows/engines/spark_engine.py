@@ -120,6 +120,18 @@ class SparkEngine(Engine):
             raise RuntimeError("the Spark engine is used outside a run: open_run() first")
         return self._spark
 
+    def prerequisites(self) -> list[str]:
+        import importlib.util
+
+        missing = []
+        if importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("dbt.adapters.spark") is None:
+            missing.append("engine spark needs PySpark and dbt-spark: install liucun's spark extra (`make "
+                           "setup-spark`, or `uv sync --extra spark`, or pip install 'liucun[spark]')")
+        if not os.environ.get("SPARK_REMOTE") and not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+            missing.append("engine spark needs Java 17 (a local or cluster SparkSession starts a JVM): install it "
+                           "(e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+        return missing
+
     # ---- a run's frame ------------------------------------------------------------------------
 
     def open_run(self, scope: contextlib.ExitStack) -> None:

@@ -17,6 +17,8 @@ Prefect server already running, as a scheduled run finds it:
   of the whole process tree (liucun, dbt), seconds per step (the run's ``run_summary.json``) and dbt's
   own node time per mart family (the run's ``dbt_run_results_*.json``); then a **rerun with nothing
   new**, and a run with **one more day** of orders and app events (new files, the as-of date a day on);
+- at each scale, with PySpark installed (``--no-spark`` leaves it out): the same full refresh and
+  one more day on the **Spark engine** (``--engine spark``, a local[*] session on this machine);
 - at each ``--large`` scale (e.g. 50: 1M customers, ~38M raw rows) the full refresh only, and from
   the two largest scales the growth exponent of each step (time ~ rows^k) and its projection to
   100M raw rows.
@@ -122,8 +124,10 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return seconds, peak[0], out
 
 
-def liucun_run(sources: Path, wh: Path, env: dict[str, str], full_refresh: bool, as_of: date = END) -> dict:
-    cmd = [LIUCUN, "run", "--config", str(DEMO_CONFIG), "--warehouse", str(wh), "--as-of", as_of.isoformat()]
+def liucun_run(sources: Path, wh: Path, env: dict[str, str], full_refresh: bool, as_of: date = END,
+               engine: str = "duckdb") -> dict:
+    cmd = [LIUCUN, "run", "--config", str(DEMO_CONFIG), "--warehouse", str(wh), "--as-of", as_of.isoformat(),
+           "--engine", engine]
     seconds, peak, out = timed(cmd + (["--full-refresh"] if full_refresh else []),
                                {**env, "LIUCUN_DATA_DIR": str(sources)})
     run_id = out.split("liucun run ", 1)[1].split()[0]
@@ -136,8 +140,10 @@ def liucun_run(sources: Path, wh: Path, env: dict[str, str], full_refresh: bool,
     models = {uid.split(".")[-1]: s for uid, s in nodes.items() if uid.startswith("model.")}
     families = {family: sum(s for name, s in models.items() if name.startswith(prefixes))
                 for family, prefixes in FAMILIES.items()}
-    with duckdb.connect(str(wh / "state.duckdb"), read_only=True) as con:
-        edges = con.execute("select count(*) from intermediate.int_identifier_pairs_observed").fetchone()[0]
+    edges = None
+    if engine == "duckdb":
+        with duckdb.connect(str(wh / "state.duckdb"), read_only=True) as con:
+            edges = con.execute("select count(*) from intermediate.int_identifier_pairs_observed").fetchone()[0]
     return {"seconds": seconds, "peak_mb": peak, "steps": summary["step_seconds"],
             "step_peak_mb": summary.get("step_peak_mb", {}), "families": families,
             "notebook_models": sum(models.get(m, 0.0) for m in NOTEBOOK_MODELS),
@@ -188,7 +194,7 @@ def models_alone(sources: Path, wh: Path, work: Path, as_of: date = END) -> dict
     return {"wall": wall, "nodes": sum(float(r.get("execution_time") or 0.0) for r in summary.results)}
 
 
-def measure(scale: float, work: Path, env: dict[str, str], full_only: bool = False) -> dict:
+def measure(scale: float, work: Path, env: dict[str, str], full_only: bool = False, spark: bool = False) -> dict:
     from flows.generate import generate
 
     customers, months = (100, 6) if scale == 0 else (int(20_000 * scale), 24)
@@ -207,6 +213,12 @@ def measure(scale: float, work: Path, env: dict[str, str], full_only: bool = Fal
         result["next_day"] = liucun_run(plus_one_day, wh, env, full_refresh=False, as_of=END + timedelta(days=1))
         result["notebook"] = pandas_notebook(wh / "liucun.duckdb", work)
         result["models_alone"] = models_alone(plus_one_day, wh, work, as_of=END + timedelta(days=1))
+        if spark:  # the same full refresh and next day on the Spark engine (local[*], this machine)
+            wh_spark = work / f"wh_spark_{scale}"
+            result["spark_full"] = liucun_run(sources, wh_spark, env, full_refresh=True, engine="spark")
+            result["spark_next_day"] = liucun_run(plus_one_day, wh_spark, env, full_refresh=False,
+                                                  as_of=END + timedelta(days=1), engine="spark")
+            shutil.rmtree(wh_spark)
     if full_only:
         shutil.rmtree(sources)
         shutil.rmtree(wh)
@@ -260,6 +272,29 @@ def table(results: dict[float, dict]) -> str:
     row("one more day of orders and events (s) / x full refresh",
         lambda r: f"{r['next_day']['seconds']:.1f} / {r['next_day']['seconds'] / r['full']['seconds']:.2f}x",
         "next_day")
+    if any("spark_full" in results[s] for s in scales):
+        lines.append("")
+        lines.append("**Spark engine** (`--engine spark`: a local[*] SparkSession on this machine, the same CLI run, "
+                     "gates and publish), beside DuckDB's runs above on the same files:")
+        lines.append("")
+        lines.append(head)
+        lines.append("|---|" + "---|" * len(scales))
+        row("Spark full refresh (s) / x DuckDB's", lambda r: f"{r['spark_full']['seconds']:.1f} / "
+            f"{r['spark_full']['seconds'] / r['full']['seconds']:.1f}x", "spark_full")
+        row("Spark full refresh peak memory (MB) / x DuckDB's", lambda r: f"{r['spark_full']['peak_mb']:,.0f} / "
+            f"{r['spark_full']['peak_mb'] / r['full']['peak_mb']:.1f}x", "spark_full")
+        for step in results[scales[0]].get("spark_full", {}).get("steps", {}):
+            row(f"· {step} (s) · its peak memory (MB): Spark / DuckDB",
+                lambda r, st=step: f"{r['spark_full']['steps'].get(st, 0):.1f} / {r['full']['steps'].get(st, 0):.1f}"
+                                   f" · {r['spark_full']['step_peak_mb'].get(st, 0):,.0f} / "
+                                   f"{r['full']['step_peak_mb'].get(st, 0):,.0f}", "spark_full")
+        row("· start-up, Prefect, the JVM and the rest (s): Spark / DuckDB",
+            lambda r: f"{r['spark_full']['seconds'] - sum(r['spark_full']['steps'].values()):.1f} / "
+                      f"{r['full']['seconds'] - sum(r['full']['steps'].values()):.1f}", "spark_full")
+        row("Spark dbt node time, all nodes (s) / x DuckDB's", lambda r: f"{r['spark_full']['dbt_nodes']:.1f} / "
+            f"{r['spark_full']['dbt_nodes'] / r['full']['dbt_nodes']:.1f}x", "spark_full")
+        row("Spark one more day (s) / x DuckDB's one more day", lambda r: f"{r['spark_next_day']['seconds']:.1f} / "
+            f"{r['spark_next_day']['seconds'] / r['next_day']['seconds']:.1f}x", "spark_next_day")
     lines.append("")
     lines.append(f"liucun's models for the same marts: {', '.join(NOTEBOOK_MODELS)}. In the full refresh their "
                  "node times are added up (they share the two cores with other models). Built alone (`dbt run "
@@ -306,7 +341,12 @@ def main() -> None:
     ap.add_argument("--large", type=float, action="append", default=[],
                     help="a larger multiple measured by its full refresh only (repeatable), e.g. 50")
     ap.add_argument("--out", type=Path, help="also write the table (markdown) here")
+    ap.add_argument("--no-spark", action="store_true",
+                    help="leave out the Spark engine's runs (measured at each --scale when PySpark is installed)")
     args = ap.parse_args()
+    import importlib.util
+
+    spark = not args.no_spark and importlib.util.find_spec("pyspark") is not None
     from flows.runtime.prefect_api import reporting_to, start_server, stop
 
     with tempfile.TemporaryDirectory(prefix="liucun-bench-") as tmp:
@@ -316,7 +356,7 @@ def main() -> None:
                "PREFECT_API_URL": api.url, "PREFECT_HOME": str(work / "prefect")}
         try:
             with reporting_to(api):
-                results = {s: measure(s, work, env) for s in [0.0, *(args.scale or [1.0, 10.0])]}
+                results = {s: measure(s, work, env, spark=spark) for s in [0.0, *(args.scale or [1.0, 10.0])]}
                 for s in args.large:  # one at a time: each large sample is deleted once measured
                     results[s] = measure(s, work, env, full_only=True)
         finally:

@@ -3,6 +3,7 @@ needed: these are the checks made before a session starts)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,34 @@ def test_connection_tokens_are_redacted():
     text = "cannot reach sc://spark.example:15002/;token=dapi0123456789abcdef;user_id=etl (password=hunter2)"
     out = redact(text)
     assert "dapi0123456789abcdef" not in out and "hunter2" not in out and "user_id=etl" in out
+
+
+def test_the_spark_engine_removes_what_a_killed_run_left_and_keeps_the_publication(tmp_path: Path):
+    """A run killed after renaming its version folder into place but before switching CURRENT (a
+    window of microseconds, which no external kill can aim at), or while writing it, or while
+    switching the pointer: the next run's recovery (no SparkSession needed for the files) keeps the
+    current version and the state's raw files, and removes everything else."""
+    from flows.engines.spark_engine import SparkEngine
+    from flows.publish.warehouse import Warehouse
+
+    engine = SparkEngine(Warehouse(tmp_path), SparkConfig())
+    loc = engine.location
+    published = loc / "published"
+    for folder in ("20260101T000000-aaaaaaaa/marts/m", "20260102T000000-bbbbbbbb/marts/m",
+                   ".20260103T000000-cccccccc/marts/m", "20260104T000000-dddddddd/marts/m"):
+        (published / folder).mkdir(parents=True)
+        (published / folder / "part-0.parquet").write_bytes(b"x")
+    (published / "CURRENT").write_text("20260102T000000-bbbbbbbb\n")
+    (published / ".CURRENT.dddddddd").write_text("20260104T000000-dddddddd\n")
+    kept_raw = loc / "raw" / "orders" / "run-b"
+    for d in (kept_raw, loc / "raw" / "orders" / "run-d", loc / "raw" / "ledger-loads" / "run-d",
+              loc / "candidates" / "run-d" / "liucun_cdddddddd_raw.db", loc / "incoming" / "run-d"):
+        d.mkdir(parents=True)
+    (loc / "state.json").write_text(json.dumps({"tables": {"orders": str(kept_raw)}}))
+
+    assert "run-d" in engine.clear_leftovers()
+    assert sorted(p.name for p in published.iterdir()) == [
+        "20260101T000000-aaaaaaaa", "20260102T000000-bbbbbbbb", "CURRENT"]  # older versions stay for readers
+    assert (published / "CURRENT").read_text().strip() == "20260102T000000-bbbbbbbb"
+    assert [str(p) for p in (loc / "raw").rglob("run-*")] == [str(kept_raw)]
+    assert not any((loc / "candidates").iterdir()) and not any((loc / "incoming").iterdir())
