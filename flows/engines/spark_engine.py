@@ -50,6 +50,7 @@ from flows.engines.base import Build, Candidate, Engine, Publication, PublishedV
 from flows.ingest.load import SourceState, merge_extracts
 from flows.publish import fingerprint
 from flows.publish.warehouse import Warehouse, fsync_path
+from flows.runtime import memwatch
 
 if TYPE_CHECKING:
     from expectations.results import GateResult
@@ -141,6 +142,11 @@ class SparkEngine(Engine):
         self._spark, made = session(self.config, self.warehouse.root)
         if made:
             scope.callback(self._spark.stop)
+            # the JVM pyspark started is this run's: its memory counts in the run's figures
+            jvm = getattr(getattr(self._spark.sparkContext, "_gateway", None), "proc", None)
+            if jvm is not None:
+                memwatch.track(jvm.pid)
+                scope.callback(memwatch.untrack, jvm.pid)
         scope.callback(setattr, self, "_spark", None)
         for sub in ("raw", "candidates", "incoming", "published"):
             (self.location / sub).mkdir(parents=True, exist_ok=True)
@@ -399,7 +405,13 @@ def session(config: SparkConfig, warehouse_root: Path) -> tuple[Any, bool]:
         builder = builder.master(config.master or "local[*]")
     scratch = warehouse_root / ".spark"
     settings = {**SESSION_DEFAULTS, "spark.local.dir": str(scratch / "tmp"),
-                "spark.sql.warehouse.dir": str(scratch / "default-catalog"), **dict(config.conf)}
+                "spark.sql.warehouse.dir": str(scratch / "default-catalog")}
+    if (config.master or "local").startswith("local"):
+        # local mode runs the executors in the driver's JVM: Spark's default 1g heap is too small
+        # for the demo's 10x sample; a quarter of this machine's memory, 1 to 8 GiB (spark.conf wins)
+        total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
+        settings["spark.driver.memory"] = f"{max(1024, min(8192, total_mb // 4))}m"
+    settings.update(dict(config.conf))
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
