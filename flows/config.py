@@ -536,8 +536,8 @@ def engine_config(name: object, spark: object, cfg_path: Path | str = "liucun.ym
     if method not in SPARK_METHODS:
         raise ConfigError(
             f"{where}.method: {method!r} is not available in this version of liucun; use `session` (a "
-            "SparkSession in the run's process: local, or a cluster through `master` or Spark Connect's "
-            "SPARK_REMOTE; see the README's Spark section)")
+            "SparkSession in the run's process: local, or a cluster through `master`; see the README's "
+            "Spark section)")
     prefix = str(spark.get("database_prefix", "liucun_"))
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}_", prefix):
         raise ConfigError(f"{where}.database_prefix {prefix!r}: lower-case letters, digits and _, ending in _")

@@ -70,6 +70,7 @@ SESSION_DEFAULTS = {
     "spark.sql.ansi.enabled": "false",
     "spark.sql.shuffle.partitions": "8",
     "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",  # no stage bars in the run's terminal output
 }
 
 
@@ -128,7 +129,10 @@ class SparkEngine(Engine):
         if importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("dbt.adapters.spark") is None:
             missing.append("engine spark needs PySpark and dbt-spark: install liucun's spark extra (`make "
                            "setup-spark`, or `uv sync --extra spark`, or pip install 'liucun[spark]')")
-        if not os.environ.get("SPARK_REMOTE") and not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        if os.environ.get("SPARK_REMOTE"):
+            missing.append("SPARK_REMOTE is set, but this version of liucun runs Spark in its own process "
+                           "(method: session, with spark.master naming a cluster); unset SPARK_REMOTE")
+        if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
             missing.append("engine spark needs Java 17 (a local or cluster SparkSession starts a JVM): install it "
                            "(e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
         return missing
@@ -296,7 +300,7 @@ class SparkEngine(Engine):
                               loads: list[LoadResult]) -> str | None:
         if full_refresh:
             return "a full refresh was asked for"
-        return "on Spark every model is computed from all the data (its Parquet tables take no deletes)"
+        return "on Spark, whose Parquet tables take no deletes"
 
     def prepare_models(self, candidate: Candidate) -> None:
         from flows.engines.spark_models import create_ml_tables
@@ -383,8 +387,8 @@ def session(config: SparkConfig, warehouse_root: Path) -> tuple[Any, bool]:
     """The run's SparkSession and whether this call made it (then the run stops it at its end).
 
     With no ``master`` configured, a session already running in the process is used as it is; else
-    a new one: ``master`` (default ``local[*]``; none when $SPARK_REMOTE names a Spark Connect
-    server), :data:`SESSION_DEFAULTS`, then ``spark.conf`` from liucun.yml."""
+    a new one: ``master`` (default ``local[*]``), :data:`SESSION_DEFAULTS`, then ``spark.conf`` from
+    liucun.yml."""
     import importlib.util
     import logging
 
@@ -400,9 +404,7 @@ def session(config: SparkConfig, warehouse_root: Path) -> tuple[Any, bool]:
         for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled"):  # runtime settings: the same semantics
             active.conf.set(key, dict(config.conf).get(key, SESSION_DEFAULTS[key]))
         return active, False
-    builder = SparkSession.builder.appName("liucun")
-    if config.master or not os.environ.get("SPARK_REMOTE"):
-        builder = builder.master(config.master or "local[*]")
+    builder = SparkSession.builder.appName("liucun").master(config.master or "local[*]")
     scratch = warehouse_root / ".spark"
     settings = {**SESSION_DEFAULTS, "spark.local.dir": str(scratch / "tmp"),
                 "spark.sql.warehouse.dir": str(scratch / "default-catalog")}

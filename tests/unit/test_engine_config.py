@@ -94,3 +94,18 @@ def test_the_spark_engine_removes_what_a_killed_run_left_and_keeps_the_publicati
     assert (published / "CURRENT").read_text().strip() == "20260102T000000-bbbbbbbb"
     assert [str(p) for p in (loc / "raw").rglob("run-*")] == [str(kept_raw)]
     assert not any((loc / "candidates").iterdir()) and not any((loc / "incoming").iterdir())
+
+
+def test_liucun_check_says_what_the_spark_engine_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from flows.engines.spark_engine import SparkEngine
+    from flows.publish.warehouse import Warehouse
+
+    engine = SparkEngine(Warehouse(tmp_path), SparkConfig())
+    monkeypatch.delenv("SPARK_REMOTE", raising=False)
+    assert engine.prerequisites() == []  # this machine has the spark extra and Java (make test installs them)
+    monkeypatch.setenv("SPARK_REMOTE", "sc://spark.example:15002")
+    assert any("unset SPARK_REMOTE" in p for p in engine.prerequisites())
+    monkeypatch.delenv("SPARK_REMOTE")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    assert any("needs Java 17" in p for p in engine.prerequisites())
