@@ -38,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +48,7 @@ from flows.config import SparkConfig
 from flows.engines.base import Build, Candidate, Engine, Publication, PublishedVersion
 from flows.ingest.load import SourceState, merge_extracts
 from flows.publish import fingerprint
-from flows.publish.warehouse import Warehouse, fsync_path
+from flows.publish.warehouse import Warehouse, write_atomically
 from flows.runtime import memwatch
 
 if TYPE_CHECKING:
@@ -61,7 +60,6 @@ if TYPE_CHECKING:
     from flows.publish.postgres import PostgresPublication
 
 KEEP_VERSIONS = 3
-LEDGERS = ("_loads", "_files", "_cursors", "_quarantine")
 LAYERS = ("raw", "staging", "intermediate", "marts", "ml", "incremental")
 # what every session liucun makes gets, unless spark.conf says otherwise: dbt-spark turns ANSI mode
 # off on the session it uses, so the engine's own SQL runs under the same semantics from the start
@@ -76,14 +74,6 @@ SESSION_DEFAULTS = {
 
 def _lit(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_text(text, encoding="utf-8")
-    fsync_path(tmp)
-    os.replace(tmp, path)
-    fsync_path(path.parent)
 
 
 class SparkEngine(Engine):
@@ -177,6 +167,8 @@ class SparkEngine(Engine):
             for d in (self.location / folder).glob("*"):
                 shutil.rmtree(d, ignore_errors=True)
         self.warehouse.clear_stale_runs()
+        for tmp in self.location.glob(f".{self.state_file.name}.*"):  # a state being written
+            tmp.unlink(missing_ok=True)
         live = set(self._state().get("tables", {}).values())
         for table_dir in (self.location / "raw").glob("*"):
             for version in table_dir.glob("*"):
@@ -360,7 +352,7 @@ class SparkEngine(Engine):
         state = {"run_id": run_id, "committed_at": datetime.now(UTC).isoformat(),
                  "tables": self._tables.pop(run_id, {}),
                  "build": {"version": pub.version, "fingerprint": fingerprint.fingerprint(inputs), "inputs": inputs}}
-        _write_atomically(self.state_file, json.dumps(state, indent=1) + "\n")
+        write_atomically(self.state_file, json.dumps(state, indent=1) + "\n", run_id)
         self.clear_leftovers()
 
     def publish_to_postgres(self, pub: Publication, dsn: str, log: Log) -> PostgresPublication:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.engines.base import Publication
-from flows.publish.warehouse import fsync_path
+from flows.publish.warehouse import fsync_path, write_atomically
 from flows.runtime import stopping
 
 
@@ -95,11 +95,7 @@ def complete(spark: Any, published: Path, current: str | None, prepared: Prepare
     version_dir = published / prepared.version
     os.replace(prepared.staged, version_dir)
     fsync_path(published)
-    pointer_tmp = published / f".CURRENT.{prepared.run_id}"
-    pointer_tmp.write_text(prepared.version + "\n", encoding="utf-8")
-    fsync_path(pointer_tmp)
-    os.replace(pointer_tmp, published / "CURRENT")  # the publish
-    fsync_path(published)
+    write_atomically(published / "CURRENT", prepared.version + "\n", prepared.run_id)  # the publish
     versions = sorted(d.name for d in published.iterdir() if d.is_dir() and not d.name.startswith("."))
     for old in versions[:-keep]:
         if old != prepared.version:

@@ -26,15 +26,15 @@ if TYPE_CHECKING:
 LEDGERS = ("_loads", "_files", "_cursors", "_quarantine")
 
 
-def _export(con: duckdb.DuckDBPyConnection, table: str, file: Path) -> None:
-    """``raw.<table>`` of the landing file as one Parquet file (JSON as text, as Spark keeps it)."""
-    cols = con.execute("select column_name, data_type from duckdb_columns() where schema_name = 'raw' "
-                       "and table_name = ? order by column_index", [table]).fetchall()
+def export_parquet(con: duckdb.DuckDBPyConnection, table: str, file: Path, schema: str = "raw") -> None:
+    """``<schema>.<table>`` of a DuckDB file as one Parquet file (JSON as text, as Spark keeps it)."""
+    cols = con.execute("select column_name, data_type from duckdb_columns() where schema_name = ? "
+                       "and table_name = ? order by column_index", [schema, table]).fetchall()
     select = ", ".join(f"cast({q(c)} as varchar) as {q(c)}" if ty == "JSON" else q(c) for c, ty in cols)
-    con.execute(f"copy (select {select} from raw.{q(table)}) to '{file}' (format parquet)")
+    con.execute(f"copy (select {select} from {q(schema)}.{q(table)}) to '{file}' (format parquet)")
 
 
-def _read(spark: Any, file: Path) -> Any:
+def read_parquet(spark: Any, file: Path) -> Any:
     """A Parquet file DuckDB wrote, with its own schema (Spark cannot infer one from an empty file)."""
     import pyarrow.parquet as pq
     from pyspark.sql.pandas.types import from_arrow_schema
@@ -77,8 +77,8 @@ def land(spark: Any, landing: Path, extracts: list[Extract], results: list[LoadR
             if kind in tables and not new_rows[kind] and not any(ex.replaced_files for ex in touching):
                 continue  # unchanged: the candidate reads the state's files
             file = incoming / f"{kind}.parquet"
-            _export(con, kind, file)
-            new = _read(spark, file)
+            export_parquet(con, kind, file)
+            new = read_parquet(spark, file)
             out = new
             if kind in tables:
                 old = spark.read.parquet(tables[kind])
@@ -112,8 +112,8 @@ def land(spark: Any, landing: Path, extracts: list[Extract], results: list[LoadR
             if ledger in tables and not con.execute(f"select count(*) from raw.{ledger}").fetchone()[0]:  # type: ignore[index]
                 continue
             file = incoming / f"{_name(ledger)}.parquet"
-            _export(con, ledger, file)
-            out = _read(spark, file)
+            export_parquet(con, ledger, file)
+            out = read_parquet(spark, file)
             if ledger in tables:
                 out = spark.read.parquet(tables[ledger]).unionByName(out)
             files = files_of(location, ledger, run_id)

@@ -140,3 +140,13 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_atomically(path: Path, text: str, tag: str) -> None:
+    """Replace ``path`` with ``text`` at once: written to ``.<name>.<tag>`` beside it, fsynced, renamed
+    over it, the folder fsynced (a reader sees the old text or the new, never part of it)."""
+    tmp = path.with_name(f".{path.name}.{tag}")
+    tmp.write_text(text, encoding="utf-8")
+    fsync_path(tmp)
+    os.replace(tmp, path)
+    fsync_path(path.parent)

@@ -30,8 +30,7 @@ def copy_raw_to_spark(duck_db: Path, spark: Any, folder: Path, prefix: str = "")
     """Copy every raw.* and ml.* table of a DuckDB warehouse (not the ``_`` ledgers) into the
     databases ``<prefix>raw`` and ``<prefix>ml`` of ``spark``, through Parquet files in ``folder``
     (JSON columns as text, as Spark keeps them). Row counts keyed by table (ml ones as ml.<table>)."""
-    import pyarrow.parquet as pq
-    from pyspark.sql.pandas.types import from_arrow_schema
+    from flows.engines.spark_raw import export_parquet, read_parquet
 
     folder.mkdir(parents=True, exist_ok=True)
     counts = {}
@@ -42,13 +41,9 @@ def copy_raw_to_spark(duck_db: Path, spark: Any, folder: Path, prefix: str = "")
                 "select table_name from duckdb_tables() where schema_name = ? and table_name not like '!_%' escape '!'",
                 [schema]).fetchall()]
             for t in tables:
-                cols = src.execute("select column_name, data_type from duckdb_columns() where schema_name = ? "
-                                   "and table_name = ? order by column_index", [schema, t]).fetchall()
-                select = ", ".join(f'cast("{c}" as varchar) as "{c}"' if ty == "JSON" else f'"{c}"' for c, ty in cols)
                 file = folder / f"{schema}.{t}.parquet"
-                src.execute(f"copy (select {select} from {schema}.\"{t}\") to '{file}' (format parquet)")
-                # the schema from the file itself: Spark cannot infer one from a file with no rows
-                frame = spark.read.schema(from_arrow_schema(pq.read_schema(file))).parquet(str(file))
+                export_parquet(src, t, file, schema)  # as the Spark engine lands its raw rows
+                frame = read_parquet(spark, file)
                 spark.sql(f"drop table if exists {prefix}{schema}.`{t}`")
                 frame.write.format("parquet").saveAsTable(f"{prefix}{schema}.`{t}`")
                 counts[t if schema == "raw" else f"{schema}.{t}"] = spark.table(f"{prefix}{schema}.`{t}`").count()

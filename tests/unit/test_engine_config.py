@@ -87,6 +87,7 @@ def test_the_spark_engine_removes_what_a_killed_run_left_and_keeps_the_publicati
               loc / "candidates" / "run-d" / "liucun_cdddddddd_raw.db", loc / "incoming" / "run-d"):
         d.mkdir(parents=True)
     (loc / "state.json").write_text(json.dumps({"tables": {"orders": str(kept_raw)}}))
+    (loc / ".state.json.run-d").write_text("{")  # the killed run's state, half written
 
     assert "run-d" in engine.clear_leftovers()
     assert sorted(p.name for p in published.iterdir()) == [
@@ -94,6 +95,7 @@ def test_the_spark_engine_removes_what_a_killed_run_left_and_keeps_the_publicati
     assert (published / "CURRENT").read_text().strip() == "20260102T000000-bbbbbbbb"
     assert [str(p) for p in (loc / "raw").rglob("run-*")] == [str(kept_raw)]
     assert not any((loc / "candidates").iterdir()) and not any((loc / "incoming").iterdir())
+    assert not list(loc.glob(".state.json.*")) and (loc / "state.json").exists()
 
 
 def test_liucun_check_says_what_the_spark_engine_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
