@@ -38,21 +38,30 @@ def _existing_tables(db_path: Path) -> set[str]:
             "select table_schema, table_name from information_schema.tables").fetchall()}
 
 
-def _checkpoint(layer: str, db_path: Path, params: GateParams,
-                table_suites: list[tuple[Any, str]], context: Any = None) -> tuple[Any, Any, Any]:
+def _run_checkpoint(result: GateResult, layer: str, context: Any, datasource: Any, params: GateParams,
+                    table_suites: list[tuple[Any, str]], prefix: str = "") -> None:
+    """One checkpoint over a SQL datasource (``datasource(context)`` makes it): a query asset per
+    table, its suite, run; the outcomes into ``result``; GX's connections closed."""
     context = context if context is not None else get_context()
-    ds = add_duckdb_datasource(context, db_path, name=f"warehouse_{layer}")
-    vds = []
-    for ts, query in table_suites:
-        asset = ds.add_query_asset(name=ts.relation, query=query)
-        batch = asset.add_batch_definition_whole_table(f"{ts.relation}:all")
-        built = context.suites.add(ts.build(params))
-        vds.append(context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{layer}:{ts.relation}", data=batch, suite=built)))
-    checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name=f"liucun_{layer}_gate", validation_definitions=vds,
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
-    return context, ds, checkpoint
+    gx_stdout = io.StringIO()  # GX prints notices to stdout; keep them in the debug log
+    with contextlib.redirect_stdout(gx_stdout):
+        ds = datasource(context)
+        vds = []
+        for ts, query in table_suites:
+            built = context.suites.add(_prefixed_suite(ts.build(params), prefix))
+            batch = ds.add_query_asset(name=ts.relation, query=query).add_batch_definition_whole_table(
+                f"{ts.relation}:all")
+            vds.append(context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{layer}:{ts.relation}", data=batch, suite=built)))
+        checkpoint = context.checkpoints.add(gx.Checkpoint(
+            name=f"liucun_{layer}_gate", validation_definitions=vds,
+            result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5}))
+        run = checkpoint.run()
+    if gx_stdout.getvalue().strip():
+        log.debug("GX: %s", gx_stdout.getvalue().strip())
+    engine = ds.get_execution_engine()
+    _collect(result, run.run_results.values(), table_suites, lambda query: _sample_rows(engine, query))
+    _close(engine, ds)
 
 
 def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | None = None,
@@ -67,15 +76,9 @@ def run_gate(layer: str, db_path: Path, params: GateParams, report_dir: Path | N
     table_suites = [(ts, q) for ts, q in queries if q is not None]
     result.skipped_tables = [ts.relation for ts, q in queries if q is None]
     if table_suites:
-        gx_stdout = io.StringIO()  # GX prints notices to stdout; keep them in the debug log
-        with contextlib.redirect_stdout(gx_stdout):
-            context, ds, checkpoint = _checkpoint(layer, db_path, params, table_suites, context)
-            run = checkpoint.run()
-        if gx_stdout.getvalue().strip():
-            log.debug("GX: %s", gx_stdout.getvalue().strip())
-        engine = ds.get_execution_engine()
-        _collect(result, run.run_results.values(), table_suites, lambda query: _sample_rows(engine, query))
-        _close(engine, ds)
+        _run_checkpoint(result, layer, context,
+                        lambda ctx: add_duckdb_datasource(ctx, db_path, name=f"warehouse_{layer}"),
+                        params, table_suites)
     return _finish(result, report_dir)
 
 
@@ -87,7 +90,7 @@ def run_gate_spark(layer: str, spark: Any, prefix: str, params: GateParams, repo
     batch is a Spark DataFrame of its batch query; nothing is collected but counts and samples."""
     result = GateResult(layer)
     params = dataclasses.replace(params, sql=SparkSql())
-    existing = {f"{db}.{t.name}" for db in _LAYER_SCHEMAS
+    existing = {f"{db}.{t.name}" for db in LAYER_SCHEMAS
                 if spark.catalog.databaseExists(prefix + db)
                 for t in spark.catalog.listTables(prefix + db) if not t.isTemporary}
     queries = [(ts, ts.batch_query(params, existing)) for ts in layer_suites(layer)]
@@ -100,12 +103,7 @@ def run_gate_spark(layer: str, spark: Any, prefix: str, params: GateParams, repo
         with contextlib.redirect_stdout(gx_stdout):
             ds = context.data_sources.add_spark(name=f"spark_{layer}")
             for ts, query in table_suites:
-                built = ts.build(params)
-                for exp in built.expectations:  # the suites' own SQL names the layers unprefixed
-                    q = getattr(exp, "unexpected_rows_query", None)
-                    if q:
-                        exp.unexpected_rows_query = _prefixed(q, prefix)
-                built = context.suites.add(built)
+                built = context.suites.add(_prefixed_suite(ts.build(params), prefix))
                 batch = ds.add_dataframe_asset(name=ts.relation).add_batch_definition_whole_dataframe(
                     f"{ts.relation}:all")
                 vd = context.validation_definitions.add(
@@ -125,8 +123,37 @@ def run_gate_spark(layer: str, spark: Any, prefix: str, params: GateParams, repo
     return _finish(result, report_dir)
 
 
-_LAYER_SCHEMAS = ("raw", "staging", "intermediate", "marts", "ml", "incremental")
-_SCHEMA_RE = re.compile(r"(?<![\w.`])(" + "|".join(_LAYER_SCHEMAS) + r")\.(?=[A-Za-z_`])")
+def run_gate_sql(layer: str, existing: set[str], url: str, engine_kwargs: dict[str, Any], prefix: str,
+                 params: GateParams, report_dir: Path | None = None, context: Any = None) -> GateResult:
+    """:func:`run_gate_spark` through SQL: the same suites on the candidate ``<prefix>raw`` ...,
+    evaluated by GX's SQL execution engine over SQLAlchemy (``url``, e.g. a Spark Thrift Server's
+    ``hive://user@host:port/default``; ``engine_kwargs`` go to ``create_engine``, credentials among
+    them). ``existing``: the candidate's tables as ``layer.table``, unprefixed. Every expectation runs
+    as SQL on the server; nothing comes back but metrics and samples."""
+    result = GateResult(layer)
+    params = dataclasses.replace(params, sql=SparkSql())
+    queries = [(ts, ts.batch_query(params, existing)) for ts in layer_suites(layer)]
+    table_suites = [(ts, _prefixed(q, prefix)) for ts, q in queries if q is not None]
+    result.skipped_tables = [ts.relation for ts, q in queries if q is None]
+    if table_suites:
+        _run_checkpoint(result, layer, context,
+                        lambda ctx: ctx.data_sources.add_sql(name=f"spark_sql_{layer}", connection_string=url,
+                                                             kwargs=engine_kwargs),
+                        params, table_suites, prefix)
+    return _finish(result, report_dir)
+
+
+def _prefixed_suite(suite: Any, prefix: str) -> Any:
+    """The suites' own SQL names the layers unprefixed: each unexpected-rows query gets the prefix."""
+    for exp in suite.expectations:
+        q = getattr(exp, "unexpected_rows_query", None)
+        if q:
+            exp.unexpected_rows_query = _prefixed(q, prefix)
+    return suite
+
+
+LAYER_SCHEMAS = ("raw", "staging", "intermediate", "marts", "ml", "incremental")
+_SCHEMA_RE = re.compile(r"(?<![\w.`])(" + "|".join(LAYER_SCHEMAS) + r")\.(?=[A-Za-z_`])")
 
 
 def _prefixed(sql: str, prefix: str) -> str:

@@ -118,7 +118,10 @@ class ProjectConfig:
 
 
 ENGINES = ("duckdb", "spark")
-SPARK_METHODS = ("session",)
+SPARK_METHODS = ("session", "thrift")
+# dbt-spark's (and PyHive's) thrift authentication mechanisms; LDAP and CUSTOM take a password
+THRIFT_AUTH = ("NONE", "NOSASL", "LDAP", "KERBEROS", "CUSTOM")
+_THRIFT_KEYS = {"host", "port", "user", "auth", "password_env", "password_secret", "kerberos_service_name"}
 # Spark settings that carry credentials come from the environment (or the cluster's own config),
 # never from liucun.yml: a conf key naming one is refused
 _SECRET_CONF_RE = re.compile(r"(password|secret|token|credential|access\.key|secret\.key)", re.IGNORECASE)
@@ -134,6 +137,16 @@ class SparkConfig:
     location: str | None = None
     database_prefix: str = "liucun_"
     conf: tuple[tuple[str, str], ...] = ()
+    # method thrift: a Spark Thrift Server (HiveServer2 protocol), as dbt-spark's thrift method;
+    # its password comes from the environment (password_env) or a Prefect Secret block
+    # (password_secret), never from the file
+    host: str | None = None
+    port: int = 10000
+    user: str = "liucun"
+    auth: str = "NONE"
+    password_env: str | None = None
+    password_secret: str | None = None
+    kerberos_service_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -529,15 +542,18 @@ def engine_config(name: object, spark: object, cfg_path: Path | str = "liucun.ym
     where = f"{cfg_path}: spark"
     if not isinstance(spark, dict):
         raise ConfigError(f"{where} must be a mapping (method, master, location, database_prefix, conf)")
-    unknown = set(spark) - {"method", "master", "location", "database_prefix", "conf"}
+    if "password" in spark or "token" in spark:
+        raise ConfigError(f"{where}: never put a password or token in liucun.yml; give `password_env` (an "
+                          "environment variable) or `password_secret` (a Prefect Secret block)")
+    unknown = set(spark) - {"method", "master", "location", "database_prefix", "conf"} - _THRIFT_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
     method = spark.get("method", "session")
     if method not in SPARK_METHODS:
         raise ConfigError(
             f"{where}.method: {method!r} is not available in this version of liucun; use `session` (a "
-            "SparkSession in the run's process: local, or a cluster through `master`; see the README's "
-            "Spark section)")
+            "SparkSession in the run's process: local, or a cluster through `master`) or `thrift` (a Spark "
+            "Thrift Server); see the README's Spark section")
     prefix = str(spark.get("database_prefix", "liucun_"))
     if not re.fullmatch(r"[a-z][a-z0-9_]{0,30}_", prefix):
         raise ConfigError(f"{where}.database_prefix {prefix!r}: lower-case letters, digits and _, ending in _")
@@ -556,9 +572,45 @@ def engine_config(name: object, spark: object, cfg_path: Path | str = "liucun.ym
         if "://" not in location and not Path(location).is_absolute():
             location = str((Path(cfg_path).parent / location).resolve())
     master = spark.get("master")
+    thrift = _thrift(spark, method, where) if method == "thrift" else {}
+    if method == "session":
+        given = sorted(set(spark) & _THRIFT_KEYS)
+        if given:
+            raise ConfigError(f"{where}: {given} belong to `method: thrift`; a session runs in this process")
+    elif master is not None:
+        raise ConfigError(f"{where}.master: a Thrift Server has its own master; `master` is for `method: session`")
     return EngineConfig(str(name), SparkConfig(
         method=str(method), master=None if master is None else str(master), location=location,
-        database_prefix=prefix, conf=tuple(sorted((str(k), str(v)) for k, v in conf.items()))))
+        database_prefix=prefix, conf=tuple(sorted((str(k), str(v)) for k, v in conf.items())), **thrift))
+
+
+def _thrift(spark: dict, method: str, where: str) -> dict:
+    """The ``method: thrift`` keys of ``spark:``: where the Thrift Server is and how to log in."""
+    host = spark.get("host")
+    if not host or not isinstance(host, str):
+        raise ConfigError(f"{where}.host: `method: thrift` needs the Thrift Server's host name")
+    host = _expand(host, f"{where}.host")
+    port = spark.get("port", 10000)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"{where}.port must be a port number, not {port!r}")
+    auth = str(spark.get("auth", "NONE")).upper()
+    if auth not in THRIFT_AUTH:
+        raise ConfigError(f"{where}.auth: {auth!r}; use one of {', '.join(THRIFT_AUTH)}")
+    password_env, password_secret = spark.get("password_env"), spark.get("password_secret")
+    if password_env and password_secret:
+        raise ConfigError(f"{where}: give the password as password_env or password_secret, not both")
+    wants_password = auth in ("LDAP", "CUSTOM")
+    if wants_password != bool(password_env or password_secret):
+        raise ConfigError(
+            f"{where}: auth {auth} " + ("needs a password: password_env (an environment variable) or "
+                                        "password_secret (a Prefect Secret block), never the password itself"
+                                        if wants_password else "takes no password (LDAP and CUSTOM do)"))
+    service = spark.get("kerberos_service_name")
+    if service is not None and auth != "KERBEROS":
+        raise ConfigError(f"{where}.kerberos_service_name is for auth KERBEROS, not {auth}")
+    return {"host": host, "port": port, "user": _expand(str(spark.get("user", "liucun")), f"{where}.user"),
+            "auth": auth, "password_env": password_env, "password_secret": password_secret,
+            "kerberos_service_name": str(service or "hive") if auth == "KERBEROS" else None}
 
 
 def _activity(raw: object, where: str) -> dict:

@@ -11,6 +11,7 @@ is a DuckDB warehouse.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -33,18 +34,17 @@ def recorded_engine(warehouse_dir: Path) -> EngineConfig | None:
     if not marker.exists():
         return None
     data = json.loads(marker.read_text(encoding="utf-8"))
-    spark = data.get("spark") or {}
-    return EngineConfig(data["engine"], SparkConfig(
-        method=spark.get("method", "session"), master=spark.get("master"), location=spark.get("location"),
-        database_prefix=spark.get("database_prefix", "liucun_"),
-        conf=tuple((k, v) for k, v in spark.get("conf", []))))
+    spark = dict(data.get("spark") or {})
+    spark["conf"] = tuple((k, v) for k, v in spark.get("conf", []))
+    known = {f.name for f in dataclasses.fields(SparkConfig)}
+    return EngineConfig(data["engine"], SparkConfig(**{k: v for k, v in spark.items() if k in known}))
 
 
 def record_engine(warehouse_dir: Path, engine: EngineConfig) -> None:
     """Write ``DIR/engine.json`` (atomically) for a non-default engine."""
-    s = engine.spark
-    data = {"engine": engine.name, "spark": {"method": s.method, "master": s.master, "location": s.location,
-                                              "database_prefix": s.database_prefix, "conf": list(s.conf)}}
+    # the settings, never a credential: a password is named by its variable or Secret block only
+    settings = {k: v for k, v in dataclasses.asdict(engine.spark).items() if v is not None}
+    data = {"engine": engine.name, "spark": {**settings, "conf": list(engine.spark.conf)}}
     marker = Path(warehouse_dir) / MARKER
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")

@@ -63,8 +63,8 @@ class Publication:
     run_id: str
     version: str
     published_at: datetime
-    path: Path
-    parquet_dir: Path
+    path: Path | str  # str: a URI (a Spark location on an object store)
+    parquet_dir: Path | str
     row_counts: dict[str, int]
 
 
@@ -76,8 +76,8 @@ class PublishedVersion:
     version: str
     published_at: datetime
     row_counts: dict[str, int]
-    path: Path | None = None
-    parquet_dir: Path | None = None
+    path: Path | str | None = None
+    parquet_dir: Path | str | None = None
 
 
 Build = tuple[str, str, dict[str, str]]  # (version, fingerprint, inputs) recorded with a publication

@@ -1,10 +1,13 @@
 """The Spark engine: the raw layer, the models, the gates and the publications as Spark tables and
 Parquet folders in one location (``spark.location`` in liucun.yml; default ``DIR/spark``).
 
-The run's SparkSession lives in the run's process (dbt-spark's ``session`` method): one made from
-``spark.master`` and ``spark.conf``, or the one already running there (a test's, a notebook's).
-Everything the engine keeps is files in the location, so the Spark catalog may be the session's
-own in-memory one: each run registers the tables it reads.
+The engine talks to Spark through one connection of the run (flows/engines/spark_sql.py), by
+``spark.method`` as dbt-spark users give it: ``session``, a SparkSession in the run's process (one
+made from ``spark.master`` and ``spark.conf``, or the one already running there: a test's, a
+notebook's), or ``thrift``, a Spark Thrift Server. Every step below is Spark SQL through that
+connection, so both methods run the same statements. Everything the engine keeps is files in the
+location, so the Spark catalog may be the session's own in-memory one: each run registers the
+tables it reads.
 
     LOC/state.json                      the last good state: where each raw table's files are,
                                         and what the last publication was built from
@@ -23,7 +26,8 @@ own in-memory one: each run registers the tables it reads.
 - **Models.** dbt-spark builds the candidate databases (``$LIUCUN_SCHEMA_PREFIX``); the BG/NBD fit
   reads distinct (frequency, recency, age) rows with their customer counts, and its scores are
   joined back to the customers in Spark.
-- **Gates.** Great Expectations' Spark execution engine, in the run's process (expectations/gate.py).
+- **Gates.** Great Expectations' Spark execution engine in the run's process (``session``), or its
+  SQL execution engine on the Thrift Server (``thrift``) (expectations/gate.py).
 - **Write-audit-publish.** A publication is a Parquet folder per version, written apart
   (``published/.<version>``), renamed into place, then made current by replacing the ``CURRENT``
   pointer (one rename): a reader that follows the pointer sees one whole publication, old or new.
@@ -46,58 +50,49 @@ import duckdb
 
 from flows.config import SparkConfig
 from flows.engines.base import Build, Candidate, Engine, Publication, PublishedVersion
+from flows.engines.spark_location import Location
+from flows.engines.spark_sql import lit
 from flows.ingest.load import SourceState, merge_extracts
 from flows.publish import fingerprint
-from flows.publish.warehouse import Warehouse, write_atomically
+from flows.publish.warehouse import Warehouse
 from flows.runtime import memwatch
 
 if TYPE_CHECKING:
     from expectations.results import GateResult
     from expectations.suites import GateParams
     from flows.engines.base import Log
+    from flows.engines.spark_sql import SparkSql
     from flows.ingest.load import Extract, LoadResult
     from flows.models.churn_scoring import ScoringResult
     from flows.publish.postgres import PostgresPublication
 
 KEEP_VERSIONS = 3
 LAYERS = ("raw", "staging", "intermediate", "marts", "ml", "incremental")
-# what every session liucun makes gets, unless spark.conf says otherwise: dbt-spark turns ANSI mode
-# off on the session it uses, so the engine's own SQL runs under the same semantics from the start
-SESSION_DEFAULTS = {
-    "spark.sql.session.timeZone": "UTC",
-    "spark.sql.ansi.enabled": "false",
-    "spark.sql.shuffle.partitions": "8",
-    "spark.ui.enabled": "false",
-    "spark.ui.showConsoleProgress": "false",  # no stage bars in the run's terminal output
-}
 
 
-def _lit(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def _path(files: str) -> str:
+    """Files as Spark SQL's ``parquet.`<path>``` names them."""
+    return "`" + files.replace("`", "``") + "`"
 
 
 class SparkEngine(Engine):
     name = "spark"
 
-    def __init__(self, warehouse: Warehouse, config: SparkConfig) -> None:
+    def __init__(self, warehouse: Warehouse, config: SparkConfig, filesystem: Any = None) -> None:
+        """``filesystem``: a pyarrow file system for the location instead of the one its URI names
+        (tests: an in-memory one standing in for an object store)."""
         super().__init__(warehouse)
         self.config = config
-        self.location = Path(config.location) if config.location else warehouse.root / "spark"
-        if "://" in str(config.location or ""):
-            raise ValueError(f"spark.location {config.location!r}: this version of liucun keeps its Spark "
-                             "tables in a folder every Spark worker sees (a local path, or a shared mount)")
-        self._spark: Any = None
+        self.loc = Location(config.location or warehouse.root / "spark", filesystem)
+        self._sql: SparkSql | None = None
         self._tables: dict[str, dict[str, str]] = {}  # per candidate run: raw table -> its files
 
     # ---- where things are ---------------------------------------------------------------------
 
     @property
-    def state_file(self) -> Path:
-        return self.location / "state.json"
-
-    @property
-    def published_dir(self) -> Path:
-        return self.location / "published"
+    def location(self) -> Path | str:
+        """The location, as a message shows it."""
+        return self.loc.display()
 
     def prefix(self, run_id: str) -> str:
         """The candidate's database prefix: ``<database_prefix>c<first 8 of the run id>_``."""
@@ -107,21 +102,30 @@ class SparkEngine(Engine):
         return self.prefix(candidate.run_id) + layer
 
     @property
-    def spark(self) -> Any:
-        if self._spark is None:
+    def sql(self) -> SparkSql:
+        """The run's connection to Spark (flows/engines/spark_sql.py)."""
+        if self._sql is None:
             raise RuntimeError("the Spark engine is used outside a run: open_run() first")
-        return self._spark
+        return self._sql
 
     def prerequisites(self) -> list[str]:
         import importlib.util
 
         missing = []
-        if importlib.util.find_spec("pyspark") is None or importlib.util.find_spec("dbt.adapters.spark") is None:
-            missing.append("engine spark needs PySpark and dbt-spark: install liucun's spark extra (`make "
-                           "setup-spark`, or `uv sync --extra spark`, or pip install 'liucun[spark]')")
+        needs = ("pyspark", "dbt.adapters.spark") + (("pyhive", "thrift") if self.config.method == "thrift" else ())
+        if any(importlib.util.find_spec(m) is None for m in needs):
+            missing.append(f"engine spark (method {self.config.method}) needs PySpark, dbt-spark and PyHive: install "
+                           "liucun's spark extra (`make setup-spark`, or `uv sync --extra spark`, or pip install "
+                           "'liucun[spark]')")
+        if self.config.method == "thrift":
+            if self.config.password_env and not os.environ.get(self.config.password_env):
+                missing.append(f"spark.password_env: the environment variable {self.config.password_env} (the Spark "
+                               "Thrift Server's password) is not set")
+            return missing  # Spark runs on the server: no Java here
         if os.environ.get("SPARK_REMOTE"):
             missing.append("SPARK_REMOTE is set, but this version of liucun runs Spark in its own process "
-                           "(method: session, with spark.master naming a cluster); unset SPARK_REMOTE")
+                           "(method: session, with spark.master naming a cluster) or through a Thrift Server "
+                           "(method: thrift); unset SPARK_REMOTE")
         if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
             missing.append("engine spark needs Java 17 (a local or cluster SparkSession starts a JVM): install it "
                            "(e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
@@ -132,18 +136,16 @@ class SparkEngine(Engine):
     def open_run(self, scope: contextlib.ExitStack) -> None:
         from flows.config import EngineConfig
         from flows.engines import record_engine
+        from flows.engines.spark_sql import connect
 
-        self._spark, made = session(self.config, self.warehouse.root)
-        if made:
-            scope.callback(self._spark.stop)
-            # the JVM pyspark started is this run's: its memory counts in the run's figures
-            jvm = getattr(getattr(self._spark.sparkContext, "_gateway", None), "proc", None)
-            if jvm is not None:
-                memwatch.track(jvm.pid)
-                scope.callback(memwatch.untrack, jvm.pid)
-        scope.callback(setattr, self, "_spark", None)
+        self._sql = connect(self.config, self.warehouse.root)
+        scope.callback(self._sql.close)
+        if self._sql.jvm_pid is not None:  # the JVM pyspark started is this run's: its memory counts
+            memwatch.track(self._sql.jvm_pid)
+            scope.callback(memwatch.untrack, self._sql.jvm_pid)
+        scope.callback(setattr, self, "_sql", None)
         for sub in ("raw", "candidates", "incoming", "published"):
-            (self.location / sub).mkdir(parents=True, exist_ok=True)
+            self.loc.makedirs(sub)
         record_engine(self.warehouse.root, EngineConfig("spark", self.config))
 
     def recover(self, log: Log) -> None:
@@ -154,61 +156,60 @@ class SparkEngine(Engine):
     def clear_leftovers(self) -> list[str]:
         """Candidates, incoming rows and unpublished versions of runs not running now, and raw
         table files the state no longer names."""
-        removed = sorted({p.name for p in (self.location / "candidates").glob("*")}
-                         | {p.name for p in (self.location / "incoming").glob("*")}
-                         | {p.name for p in self.warehouse.runs_dir.glob("*")} if self.location.exists() else set())
-        if self._spark is not None:
+        loc = self.loc
+        removed = sorted(set(loc.names("candidates")) | set(loc.names("incoming"))
+                         | {p.name for p in self.warehouse.runs_dir.glob("*")} if loc.exists() else set())
+        if self._sql is not None:
             ours = self.config.database_prefix + "c"
-            for row in self.spark.sql("show databases").collect():
-                name = row[0]
+            for row in self.sql.rows("show databases"):
+                name = str(row[0])
                 if name.startswith(ours) and any(name.endswith("_" + layer) for layer in LAYERS):
-                    self.spark.sql(f"drop database if exists `{name}` cascade")
+                    self.sql.execute(f"drop database if exists `{name}` cascade")
         for folder in ("candidates", "incoming"):
-            for d in (self.location / folder).glob("*"):
-                shutil.rmtree(d, ignore_errors=True)
+            for d in loc.names(folder):
+                loc.remove(folder, d)
         self.warehouse.clear_stale_runs()
-        for tmp in self.location.glob(f".{self.state_file.name}.*"):  # a state being written
-            tmp.unlink(missing_ok=True)
-        live = set(self._state().get("tables", {}).values())
-        for table_dir in (self.location / "raw").glob("*"):
-            for version in table_dir.glob("*"):
-                if str(version) not in live:
-                    shutil.rmtree(version, ignore_errors=True)
+        for name in loc.names():
+            if name.startswith(".state.json."):  # a state being written
+                loc.remove(name)
+        live = {loc.relative(files) for files in self._state().get("tables", {}).values()}
+        if None not in live:  # the state's files are all in this location (else the location moved: keep all)
+            for table in loc.names("raw"):
+                for version in loc.names("raw", table):
+                    if f"raw/{table}/{version}" not in live:
+                        loc.remove("raw", table, version)
         current = self._pointer()
-        for d in self.published_dir.glob("*") if self.published_dir.exists() else []:
-            if d.name.startswith(".") and d.is_dir():  # a publication being written when its run died
-                shutil.rmtree(d, ignore_errors=True)
-            elif d.name.startswith(".CURRENT."):  # a pointer being written
-                d.unlink(missing_ok=True)
-            elif d.is_dir() and (current is None or d.name > current):  # renamed, never made current
-                shutil.rmtree(d, ignore_errors=True)
+        versions = set(loc.names("published", dirs_only=True))
+        for name in loc.names("published"):
+            pointer_being_written = name.startswith(".CURRENT.")
+            version_being_written = name in versions and name.startswith(".")  # when its run died
+            never_made_current = name in versions and (current is None or name > current)
+            if pointer_being_written or version_being_written or never_made_current:
+                loc.remove("published", name)
         return removed
 
     # ---- the last good state ------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
-        if not self.state_file.exists():
-            return {}
-        return json.loads(self.state_file.read_text(encoding="utf-8"))
+        text = self.loc.read_text("state.json")
+        return json.loads(text) if text else {}
 
     def _pointer(self) -> str | None:
-        pointer = self.published_dir / "CURRENT"
-        return pointer.read_text(encoding="utf-8").strip() if pointer.exists() else None
+        text = self.loc.read_text("published", "CURRENT")
+        return text.strip() if text else None
 
     def source_state(self) -> dict[str, SourceState]:
         tables = self._state().get("tables", {})
         state: dict[str, SourceState] = {}
         if "_files" not in tables or "_cursors" not in tables:
             return state
-        spark = self.spark
-        for source, sha, path in spark.read.parquet(tables["_files"]).select("source", "sha256", "file").collect():
+        for source, sha, path in self.sql.rows(f"select source, sha256, file from parquet.{_path(tables['_files'])}"):
             st = state.setdefault(source, SourceState())
             st.hashes.add(sha)
             st.paths.add(path)
-        spark.read.parquet(tables["_cursors"]).createOrReplaceTempView("liucun_state_cursors")
-        for source, ctype, value in spark.sql(
+        for source, ctype, value in self.sql.rows(
                 "select source, cursor_type, cursor_value from (select *, row_number() over (partition by source "
-                "order by updated_at desc) as n from liucun_state_cursors) where n = 1").collect():
+                f"order by updated_at desc) as n from parquet.{_path(tables['_cursors'])}) as c where n = 1"):
             state.setdefault(source, SourceState()).cursor = (ctype, value)
         return state
 
@@ -220,25 +221,21 @@ class SparkEngine(Engine):
         version = self._pointer()
         if version is None:
             return None
-        import pyarrow.parquet as pq
-
-        folder = self.published_dir / version
-        rows = pq.read_table(folder / "audit" / "publications").to_pylist()
+        rows = self.loc.read_table("published", version, "audit", "publications").to_pylist()
         last = max((r for r in rows if r["version"] == version), key=lambda r: r["published_at"], default=None)
         if last is None:
             return None
         counts = {str(k): int(v) for k, v in json.loads(last["row_counts"] or "{}").items()}
-        return PublishedVersion(version, last["published_at"], counts, folder, folder / "marts")
+        return PublishedVersion(version, last["published_at"], counts, self.loc.display("published", version),
+                                self.loc.display("published", version, "marts"))
 
     def headline(self) -> dict[str, Any]:
         version = self._pointer()
         if version is None:
             return {}
-        import pyarrow.parquet as pq
-
         keys = ["period_start", "customers_start", "customers_end", "customers_new", "crr", "strict_retention_rate"]
-        rows = [r for r in pq.read_table(self.published_dir / version / "marts" / "rpt_retention_rate",
-                                         columns=[*keys, "segment_type", "base_definition"]).to_pylist()
+        rows = [r for r in self.loc.read_table("published", version, "marts", "rpt_retention_rate",
+                                               columns=[*keys, "segment_type", "base_definition"]).to_pylist()
                 if r["segment_type"] == "all" and r["base_definition"] == "active_in_period"
                 and (r["customers_start"] or 0) > 0]
         if not rows:
@@ -249,18 +246,31 @@ class SparkEngine(Engine):
     # ---- building a candidate -----------------------------------------------------------------
 
     def dbt_env(self, run_id: str, as_of: date) -> dict[str, str]:
-        return {"LIUCUN_DBT_TARGET": "spark", "LIUCUN_SCHEMA_PREFIX": self.prefix(run_id),
-                "LIUCUN_AS_OF_DATE": as_of.isoformat()}
+        env = {"LIUCUN_DBT_TARGET": "spark", "LIUCUN_SCHEMA_PREFIX": self.prefix(run_id),
+               "LIUCUN_AS_OF_DATE": as_of.isoformat()}
+        if self.config.method == "thrift":  # dbt-spark's thrift method, to the same server and login
+            c = self.config
+            sql = self.sql
+            target = {"LDAP": "spark_thrift_password", "CUSTOM": "spark_thrift_password",
+                      "KERBEROS": "spark_thrift_kerberos"}.get(c.auth, "spark_thrift")
+            env.update({"LIUCUN_DBT_TARGET": target, "LIUCUN_SPARK_HOST": str(c.host),
+                        "LIUCUN_SPARK_PORT": str(c.port), "LIUCUN_SPARK_USER": c.user, "LIUCUN_SPARK_AUTH": c.auth,
+                        "LIUCUN_SPARK_SESSION_CONF": json.dumps(getattr(sql, "configuration", {}))})
+            if target == "spark_thrift_password":  # dbt keeps DBT_ENV_SECRET_ variables out of logs and artifacts
+                env["DBT_ENV_SECRET_SPARK_PASSWORD"] = getattr(sql, "password", None) or ""
+            if target == "spark_thrift_kerberos":
+                env["LIUCUN_SPARK_KERBEROS_SERVICE"] = str(c.kerberos_service_name)
+        return env
 
     def start_candidate(self, run_id: str, full_refresh: bool) -> Candidate:
         """The candidate's databases, each with its folder under ``candidates/<run_id>``; its raw
         tables are the state's (their files are not copied: a table the run changes is written anew)."""
-        candidate = Candidate(run_id, self.location / "candidates" / run_id)
-        candidate.location.mkdir(parents=True, exist_ok=True)
+        candidate = Candidate(run_id, self.loc.display("candidates", run_id))  # type: ignore[arg-type]
+        self.loc.makedirs("candidates", run_id)
         for layer in LAYERS:
             db = self._db(candidate, layer)
-            self.spark.sql(f"drop database if exists `{db}` cascade")
-            self.spark.sql(f"create database `{db}` location {_lit(str(candidate.location / (db + '.db')))}")
+            self.sql.execute(f"drop database if exists `{db}` cascade")
+            self.sql.execute(f"create database `{db}` location {lit(self.loc.spark('candidates', run_id, db + '.db'))}")
         tables = {} if full_refresh else dict(self._state().get("tables", {}))
         self._tables[run_id] = tables
         for table, files in tables.items():
@@ -269,8 +279,8 @@ class SparkEngine(Engine):
 
     def _register(self, candidate: Candidate, table: str, files: str) -> None:
         db = self._db(candidate, "raw")
-        self.spark.sql(f"drop table if exists `{db}`.`{table}`")
-        self.spark.sql(f"create table `{db}`.`{table}` using parquet location {_lit(files)}")
+        self.sql.execute(f"drop table if exists `{db}`.`{table}`")
+        self.sql.execute(f"create table `{db}`.`{table}` using parquet location {lit(files)}")
 
     def land_raw(self, candidate: Candidate, extracts: list[Extract], run_id: str, store: str) -> list[LoadResult]:
         from flows.engines.spark_raw import land
@@ -281,7 +291,7 @@ class SparkEngine(Engine):
         # the new rows, typed, checked, quarantined and counted by the same code as on DuckDB
         results = merge_extracts(landing, extracts, run_id, store)
         tables = self._tables[run_id]
-        written = land(self.spark, landing, extracts, results, tables, self.location, run_id)
+        written = land(self.sql, landing, extracts, results, tables, self.loc, run_id)
         for table, files in written.items():
             tables[table] = files
             self._register(candidate, table, files)
@@ -297,7 +307,7 @@ class SparkEngine(Engine):
     def prepare_models(self, candidate: Candidate) -> None:
         from flows.engines.spark_models import create_ml_tables
 
-        create_ml_tables(self.spark, self._db(candidate, "ml"))
+        create_ml_tables(self.sql, self._db(candidate, "ml"))
 
     def models_built(self, candidate: Candidate, rebuild: str | None, new_loads: int) -> str:
         return f"every model computed in full ({rebuild}); {new_loads} new load(s)"
@@ -305,15 +315,14 @@ class SparkEngine(Engine):
     def fit_churn_model(self, candidate: Candidate, as_of: date, log: Log) -> ScoringResult:
         from flows.engines.spark_models import score
 
-        return score(self.spark, self.prefix(candidate.run_id), as_of, log)
+        return score(self.sql, self.prefix(candidate.run_id), as_of, self.loc, candidate.run_id, log)
 
     def run_gate(self, layer: str, candidate: Candidate, params: GateParams, report_dir: Path) -> GateResult:
-        from expectations.gate import run_gate_spark
-
-        return run_gate_spark(layer, self.spark, self.prefix(candidate.run_id), params, report_dir)
+        return self.sql.run_gate(layer, self.prefix(candidate.run_id), params, report_dir)
 
     def _tables_of(self, db: str) -> list[str]:
-        return [t.name for t in self.spark.catalog.listTables(db) if not t.isTemporary and not t.name.startswith("_")]
+        return [str(name) for _, name, temporary in self.sql.rows(f"show tables in `{db}`")
+                if not temporary and not str(name).startswith("_")]
 
     def layer_row_counts(self, candidate: Candidate) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -321,15 +330,15 @@ class SparkEngine(Engine):
             db = self._db(candidate, layer)
             parts = [f"select count(*) as n from `{db}`.`{t}`" for t in self._tables_of(db)]
             if parts:
-                out[layer] = int(self.spark.sql(f"select sum(n) from ({' union all '.join(parts)})").first()[0])
+                out[layer] = int(self.sql.scalar(f"select sum(n) from ({' union all '.join(parts)}) as c"))
         return out
 
     def activity_exclusions(self, candidate: Candidate) -> dict[str, int]:
-        rows = self.spark.sql(
+        rows = self.sql.rows(
             f"""select case when net_amount < 0 then 'negative value (returns, credit notes)'
                             when net_amount = 0 then 'zero value'
                             else 'at or below activity.min_qualifying_amount' end as reason, count(*) as n
-                from `{self._db(candidate, 'marts')}`.fct_orders where not is_qualifying group by 1 order by 1""").collect()
+                from `{self._db(candidate, 'marts')}`.fct_orders where not is_qualifying group by 1 order by 1""")
         return {reason: int(n) for reason, n in rows}
 
     # ---- write-audit-publish ------------------------------------------------------------------
@@ -337,22 +346,22 @@ class SparkEngine(Engine):
     def prepare_publication(self, candidate: Candidate, run_id: str) -> Any:
         from flows.engines.spark_publish import prepare
 
-        return prepare(self.spark, self.published_dir, self._pointer(), self.prefix(run_id), run_id)
+        return prepare(self.sql, self.loc, self._pointer(), self.prefix(run_id), run_id)
 
     def complete_publication(self, prepared: Any, as_of: date, gates: dict[str, dict]) -> Publication:
         from flows.engines.spark_publish import complete
 
-        return complete(self.spark, self.published_dir, self._pointer(), prepared, as_of, gates,
+        return complete(self.loc, self._pointer(), prepared, as_of, gates,
                         keep=KEEP_VERSIONS)
 
     def discard_publication(self, prepared: Any) -> None:
-        shutil.rmtree(prepared.staged, ignore_errors=True)
+        self.loc.remove("published", prepared.staged)
 
     def commit(self, candidate: Candidate, run_id: str, pub: Publication, inputs: dict[str, str]) -> None:
         state = {"run_id": run_id, "committed_at": datetime.now(UTC).isoformat(),
                  "tables": self._tables.pop(run_id, {}),
                  "build": {"version": pub.version, "fingerprint": fingerprint.fingerprint(inputs), "inputs": inputs}}
-        write_atomically(self.state_file, json.dumps(state, indent=1) + "\n", run_id)
+        self.loc.write_text(("state.json",), json.dumps(state, indent=1) + "\n", run_id)
         self.clear_leftovers()
 
     def publish_to_postgres(self, pub: Publication, dsn: str, log: Log) -> PostgresPublication:
@@ -365,49 +374,13 @@ class SparkEngine(Engine):
         with duckdb.connect(str(local)) as con:
             for schema in ("marts", "audit"):
                 con.execute(f"create schema {schema}")
-                for d in sorted((pub.path / schema).iterdir()):
-                    if d.is_dir():
-                        con.execute(f'create table {schema}."{d.name}" as select * from read_parquet(?)',
-                                    [str(d / "*.parquet")])
+                for name in self.loc.names("published", pub.version, schema, dirs_only=True):
+                    con.register("liucun_part", self.loc.read_table("published", pub.version, schema, name))
+                    con.execute(f'create table {schema}."{name}" as select * from liucun_part')
+                    con.unregister("liucun_part")
         try:
             return publish_to_postgres(local, dsn, pub.run_id, pub.version, log=log)
         finally:
             local.unlink(missing_ok=True)
 
 
-def session(config: SparkConfig, warehouse_root: Path) -> tuple[Any, bool]:
-    """The run's SparkSession and whether this call made it (then the run stops it at its end).
-
-    With no ``master`` configured, a session already running in the process is used as it is; else
-    a new one: ``master`` (default ``local[*]``), :data:`SESSION_DEFAULTS`, then ``spark.conf`` from
-    liucun.yml."""
-    import importlib.util
-    import logging
-
-    if importlib.util.find_spec("pyspark") is None:
-        raise RuntimeError("engine spark needs PySpark and Java 17: install liucun's spark extra "
-                           "(`make setup-spark`, or `uv sync --extra spark`, or pip install 'liucun[spark]')")
-    from pyspark.sql import SparkSession
-
-    # PySpark logs every failing query with the JVM's stack (a gate's error is in its report)
-    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
-    active = SparkSession.getActiveSession()
-    if active is not None and config.master is None:
-        for key in ("spark.sql.session.timeZone", "spark.sql.ansi.enabled"):  # runtime settings: the same semantics
-            active.conf.set(key, dict(config.conf).get(key, SESSION_DEFAULTS[key]))
-        return active, False
-    builder = SparkSession.builder.appName("liucun").master(config.master or "local[*]")
-    scratch = warehouse_root / ".spark"
-    settings = {**SESSION_DEFAULTS, "spark.local.dir": str(scratch / "tmp"),
-                "spark.sql.warehouse.dir": str(scratch / "default-catalog")}
-    if (config.master or "local").startswith("local"):
-        # local mode runs the executors in the driver's JVM: Spark's default 1g heap is too small
-        # for the demo's 10x sample; a quarter of this machine's memory, 1 to 8 GiB (spark.conf wins)
-        total_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20
-        settings["spark.driver.memory"] = f"{max(1024, min(8192, total_mb // 4))}m"
-    settings.update(dict(config.conf))
-    for key, value in settings.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark, True

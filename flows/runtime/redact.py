@@ -33,8 +33,20 @@ _DSN_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
 _KV_PASSWORD = re.compile(r"((?:password|token|secret)\s*=\s*)('[^']*'|[^;\s]+)", re.I)
 
 
+_secrets: set[str] = set()  # credentials this process was given (e.g. a Spark Thrift password)
+
+
+def register_secret(value: str) -> None:
+    """Mask ``value`` wherever it appears in any later message (a password read from the
+    environment or a Prefect Secret block, which no pattern would recognise)."""
+    if value and len(value) >= 4:
+        _secrets.add(value)
+
+
 def redact(text: str) -> str:
-    """Mask phones, emails, DSN passwords and connection tokens in a message."""
+    """Mask phones, emails, DSN passwords, connection tokens and registered secrets in a message."""
+    for secret in _secrets:
+        text = text.replace(secret, "***")
     return _KV_PASSWORD.sub(r"\1***", _DSN_PASSWORD.sub(r"\1***@", mask_text(text)))
 
 

@@ -1,8 +1,8 @@
 """The whole pipeline on Spark (engine: spark, the test run's local[2] SparkSession, a throwaway
 location) against the same pipeline on DuckDB: one generated sample, then a daily run that brings
 a new day, a new version of a file (its earlier rows replaced) and customers whose key was loaded
-before (upserted). After each run every published mart is compared row for row, and the audit
-tables (loads, quarantine) too.
+before (upserted) — the daily run through a real Spark Thrift Server (spark.method: thrift). After
+each run every published mart is compared row for row, and the audit tables (loads, quarantine) too.
 
 Tolerance: doubles to a relative 1e-9 (sums of doubles are added in another order by the two
 engines); everything else exactly. Columns that say when or how long (fitted_at, fit_seconds) and
@@ -35,11 +35,12 @@ RUN_DEPENDENT = {"fitted_at", "fit_seconds", "run_id", "load_id", "_load_id", "s
                  "loaded_at", "published_at", "version", "file", "location", "files", "file_sha256"}
 
 
-def _run(sources: Path, warehouse: Path, engine: str, as_of: date = AS_OF) -> dict[str, Any]:
+def _run(sources: Path, warehouse: Path, engine: str | None, as_of: date = AS_OF,
+         config: Path = DEMO_CONFIG) -> dict[str, Any]:
     from flows.retention_pipeline import retention_pipeline
 
     os.environ["LIUCUN_DATA_DIR"] = str(sources)
-    return retention_pipeline(config_path=str(DEMO_CONFIG), warehouse_dir=str(warehouse), as_of=as_of,
+    return retention_pipeline(config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
                               engine=engine)
 
 
@@ -64,22 +65,58 @@ def _daily(sources: Path, out: Path) -> Path:
     return out
 
 
+THRIFT_PASSWORD = "thrift-pw-7Qx9-not-in-any-message"  # noqa: S105 - planted, to be looked for
+
+
 @pytest.fixture(scope="module")
 def runs(spark, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """DuckDB: the first run, the daily run, the daily run again (nothing new). Spark: the first run
+    on the test run's session (method session); the daily run started as `liucun run --engine spark`
+    in its own process and SIGKILLed while it publishes; then the daily run and its rerun through
+    a real Spark Thrift Server (method thrift, its own JVM) on the same location: the state and the
+    publications are files, so either method continues the other's warehouse. The Thrift login is
+    LDAP-style with the password from a Prefect Secret block (HiveServer2 with authentication NONE
+    takes any password, so the password's whole path is exercised)."""
+    from prefect.blocks.system import Secret
+
+    from tests.support.spark import start_thrift_server
+
     root = tmp_path_factory.mktemp("spark_engine")
     first = root / "sources"
     generate(first, customers=300, months=12, seed=11, end_date=END)
     second = _daily(first, root / "sources_day2")
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"root": root}
     for engine in ("duckdb", "spark"):
         wh = root / f"warehouse_{engine}"
         out[engine] = {"warehouse": wh, "first": _run(first, wh, engine)}
         out[engine]["first_marts"] = _published(wh, engine)
-        if engine == "spark":  # the daily run is first killed while it writes its publication
-            out["killed"] = _kill_while_publishing(second, wh)
-        out[engine]["second"] = _run(second, wh, engine)  # on Spark: recovers what the killed run left
-        out[engine]["second_marts"] = _published(wh, engine)
-        out[engine]["third"] = _run(second, wh, engine)  # nothing new
+        if engine == "duckdb":
+            out[engine]["second"] = _run(second, wh, engine)
+            out[engine]["second_marts"] = _published(wh, engine)
+            out[engine]["third"] = _run(second, wh, engine)  # nothing new
+            continue
+        out["killed"] = _kill_while_publishing(second, wh)
+        server = start_thrift_server(root / "thrift_server")
+        try:
+            Secret(value=THRIFT_PASSWORD).save("liucun-test-spark-password", overwrite=True)
+            config = root / "liucun_thrift.yml"
+            config.write_text(DEMO_CONFIG.read_text(encoding="utf-8") + f"""
+engine: spark
+spark:
+  method: thrift
+  host: {server.host}
+  port: {server.port}
+  user: liucun_ci
+  auth: LDAP
+  password_secret: liucun-test-spark-password
+  location: file://{wh / "spark"}
+""", encoding="utf-8")  # the session's location, as a URI: Spark and pyarrow read it, and the state's paths match
+            out[engine]["second"] = _run(second, wh, None, config=config)  # recovers what the killed run left
+            out[engine]["second_marts"] = _published(wh, engine)
+            out[engine]["third"] = _run(second, wh, None, config=config)  # nothing new
+            out["thrift_log"] = server.log.read_text(errors="replace")
+        finally:
+            server.stop()
     return out
 
 
@@ -121,7 +158,7 @@ def _kill_while_publishing(sources: Path, warehouse: Path) -> dict[str, Any]:
     return {"before": before, "after": _snapshot(location), "left": left, "returncode": proc.returncode}
 
 
-def _published(warehouse: Path, engine: str) -> dict[str, list[tuple]]:
+def _published(warehouse: Path, engine: str, location: Path | None = None) -> dict[str, list[tuple]]:
     """Every published mart and the audit tables, rows without the run-dependent columns."""
     tables: dict[str, list[tuple]] = {}
     if engine == "duckdb":
@@ -134,7 +171,7 @@ def _published(warehouse: Path, engine: str) -> dict[str, list[tuple]]:
                 tables[f"{schema}.{table}"] = con.execute(
                     f'select {", ".join(chr(34) + c + chr(34) for c in cols)} from {schema}."{table}"').fetchall()
         return tables
-    location = warehouse / "spark" / "published"
+    location = (location or warehouse / "spark") / "published"
     version = (location / "CURRENT").read_text().strip()
     for schema in ("marts", "audit"):
         for folder in sorted((location / version / schema).iterdir()):
@@ -197,16 +234,54 @@ def test_a_rerun_with_nothing_new_publishes_nothing_on_spark(runs):
     assert "skipped" in third and third["version"] == second["version"]
 
 
+def test_the_daily_run_went_through_the_thrift_server(runs):
+    """The daily run's statements ran on the Thrift Server (its log names the run's candidate
+    databases and the statements that wrote the raw layer and the publication), and the warehouse
+    now records method thrift."""
+    log = runs["thrift_log"]
+    prefix = "liucun_c" + runs["spark"]["second"]["run_id"].replace("-", "")[:8]
+    assert f"{prefix}_raw" in log and f"{prefix}_marts" in log
+    assert "insert overwrite directory" in log.lower()
+    recorded = json.loads((runs["spark"]["warehouse"] / "engine.json").read_text())["spark"]
+    assert recorded["method"] == "thrift" and recorded["password_secret"] == "liucun-test-spark-password"
+
+
+def test_the_thrift_password_is_in_no_file_log_or_prefect_record(runs, prefect_backend):
+    """The password went from the Secret block to PyHive (the engine's steps, GX) and to dbt, and
+    nowhere else: not in the warehouses, the location, the run's logs and reports, the recorded
+    engine settings, the Thrift Server's own files, or the Prefect server's records of the run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+
+    needle = THRIFT_PASSWORD.encode()
+    assert not [p for p in runs["root"].rglob("*") if p.is_file() and needle in p.read_bytes()]
+    assert THRIFT_PASSWORD not in runs["thrift_log"]
+    with get_client(sync_client=True) as client:
+        run_id = runs["spark"]["second"]["run_id"]
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])))
+        flow_run = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))[0]
+    assert logs, "the run logged to the Prefect server"
+    assert not [log.message for log in logs if THRIFT_PASSWORD in log.message]
+    assert THRIFT_PASSWORD not in flow_run.model_dump_json()
+
+
 def test_the_spark_warehouse_keeps_its_state_and_publications_in_its_location(runs):
     wh = runs["spark"]["warehouse"]
     location = wh / "spark"
     state = json.loads((location / "state.json").read_text())
     assert state["build"]["version"] == runs["spark"]["second"]["version"]
-    assert all(Path(p).is_dir() and str(p).startswith(str(location / "raw")) for p in state["tables"].values())
+    # the daily run (through the Thrift Server) named the location as a file:// URI
+    files = [p.removeprefix("file://") for p in state["tables"].values()]
+    assert all(Path(p).is_dir() and p.startswith(str(location / "raw")) for p in files)
     # nothing of the runs is left: no candidate, no incoming rows, no raw files the state does not name
     assert not any((location / "candidates").iterdir()) and not any((location / "incoming").iterdir())
     on_disk = {str(v) for t in (location / "raw").iterdir() for v in t.iterdir()}
-    assert on_disk == set(state["tables"].values())
+    assert on_disk == set(files)
     assert (location / "published" / "CURRENT").read_text().strip() == state["build"]["version"]
     assert json.loads((wh / "engine.json").read_text())["engine"] == "spark"
 
@@ -222,3 +297,4 @@ def test_a_warehouse_folder_refuses_the_other_engine(runs):
     current = engine_for(runs["spark"]["warehouse"]).current_publication()
     assert current is not None and current.version == runs["spark"]["second"]["version"]
     assert current.row_counts == runs["spark"]["second"]["mart_rows"]
+

@@ -1,8 +1,15 @@
 """One local SparkSession for the whole test run (local[2], a throwaway warehouse folder and
-metastore), and copying a DuckDB warehouse's raw layer into it."""
+metastore), a real Spark Thrift Server (HiveServer2) started from PySpark's own jars, and copying a
+DuckDB warehouse's raw layer into a session."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +55,58 @@ def copy_raw_to_spark(duck_db: Path, spark: Any, folder: Path, prefix: str = "")
                 frame.write.format("parquet").saveAsTable(f"{prefix}{schema}.`{t}`")
                 counts[t if schema == "raw" else f"{schema}.{t}"] = spark.table(f"{prefix}{schema}.`{t}`").count()
     return counts
+
+
+@dataclass
+class ThriftServer:
+    host: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_thrift_server(root: Path, timeout: float = 180.0) -> ThriftServer:
+    """A Spark Thrift Server on 127.0.0.1 (local[2], its own JVM, metastore and warehouse under
+    ``root``), as a team runs one with ``sbin/start-thriftserver.sh``: PySpark's distribution carries
+    the server's jars. Authentication NONE (HiveServer2 then takes any user and password)."""
+    from pyspark.find_spark_home import _find_spark_home
+
+    root.mkdir(parents=True, exist_ok=True)
+    home = _find_spark_home()
+    port = _free_port()
+    log = root / "thriftserver.log"
+    cmd = [str(Path(home) / "bin" / "spark-submit"), "--master", "local[2]", "--driver-memory", "2g",
+           "--conf", "spark.ui.enabled=false", "--conf", f"spark.sql.warehouse.dir={root / 'warehouse'}",
+           "--conf", f"spark.local.dir={root / 'scratch'}", "--conf", "spark.sql.shuffle.partitions=4",
+           "--driver-java-options", f"-Dderby.system.home={root}",
+           "--class", "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+           "--hiveconf", f"hive.server2.thrift.port={port}", "--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1",
+           "spark-internal"]
+    env = {**os.environ, "SPARK_HOME": home}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    server = ThriftServer("127.0.0.1", port, proc, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the Spark Thrift Server exited ({proc.returncode}); its log: {log}")
+        if "HiveThriftServer2 started" in log.read_text(errors="replace"):
+            return server
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"the Spark Thrift Server did not start in {timeout:.0f} s; its log: {log}")

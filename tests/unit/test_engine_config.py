@@ -4,6 +4,7 @@ needed: these are the checks made before a session starts)."""
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -23,16 +24,70 @@ def test_the_default_engine_is_duckdb_and_spark_settings_are_read():
 
 @pytest.mark.parametrize(("name", "spark", "message"), [
     ("sparky", None, "engine must be one of duckdb, spark"),
-    ("spark", {"method": "thrift"}, "'thrift' is not available"),
+    ("spark", {"method": "odbc"}, "'odbc' is not available"),
+    ("spark", {"method": "thrift"}, "needs the Thrift Server's host name"),
+    ("spark", {"method": "thrift", "host": "h", "port": 0}, "port must be a port number"),
+    ("spark", {"method": "thrift", "host": "h", "auth": "PLAINTEXT"}, "use one of NONE, NOSASL"),
+    ("spark", {"method": "thrift", "host": "h", "auth": "LDAP"}, "needs a password: password_env"),
+    ("spark", {"method": "thrift", "host": "h", "password_env": "PW"}, "takes no password"),
+    ("spark", {"method": "thrift", "host": "h", "auth": "LDAP", "password_env": "A", "password_secret": "b"},
+     "not both"),
+    ("spark", {"method": "thrift", "host": "h", "auth": "LDAP", "password": "hunter2"}, "never put a password"),
+    ("spark", {"method": "thrift", "host": "h", "kerberos_service_name": "hive"}, "is for auth KERBEROS"),
+    ("spark", {"method": "thrift", "host": "h", "master": "yarn"}, "a Thrift Server has its own master"),
     ("spark", {"conf": {"spark.hadoop.fs.s3a.secret.key": "x"}}, "carries a credential"),
     ("spark", {"conf": {"spark.datasource.password": "x"}}, "carries a credential"),
     ("spark", {"conf": {"fs.s3a.endpoint": "x"}}, "is not a Spark setting"),
     ("spark", {"database_prefix": "Liucun"}, "database_prefix"),
-    ("spark", {"host": "x"}, "unknown keys"),
+    ("spark", {"host": "x"}, "belong to `method: thrift`"),
+    ("spark", {"hosts": "x"}, "unknown keys"),
 ])
 def test_a_bad_engine_setting_is_refused_with_what_to_do(name, spark, message):
     with pytest.raises(ConfigError, match=message):
         engine_config(name, spark)
+
+
+def test_a_thrift_server_is_given_as_dbt_spark_users_give_it(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("SPARK_HOST", "sts.internal")
+    cfg = engine_config("spark", {"method": "thrift", "host": "${SPARK_HOST}", "port": 10001, "user": "etl",
+                                  "auth": "ldap", "password_env": "LIUCUN_SPARK_PASSWORD",
+                                  "location": "/mnt/shared/liucun"})
+    s = cfg.spark
+    assert (s.method, s.host, s.port, s.user, s.auth) == ("thrift", "sts.internal", 10001, "etl", "LDAP")
+    assert s.password_env == "LIUCUN_SPARK_PASSWORD" and s.password_secret is None and s.master is None
+    kerberos = engine_config("spark", {"method": "thrift", "host": "h", "auth": "KERBEROS"}).spark
+    assert kerberos.kerberos_service_name == "hive" and kerberos.port == 10000
+
+
+def test_the_thrift_password_comes_from_its_variable_and_is_masked_from_then_on(monkeypatch: pytest.MonkeyPatch):
+    from flows.engines.spark_sql import SparkUnavailable, thrift_password
+
+    config = engine_config("spark", {"method": "thrift", "host": "h", "auth": "LDAP",
+                                     "password_env": "LIUCUN_TEST_SPARK_PW"}).spark
+    monkeypatch.delenv("LIUCUN_TEST_SPARK_PW", raising=False)
+    with pytest.raises(SparkUnavailable, match="LIUCUN_TEST_SPARK_PW .* is not set"):
+        thrift_password(config)
+    # the engine's own check says so before anything runs
+    engine = engine_for(Path("/nonexistent-warehouse"), EngineConfig("spark", config))
+    assert any("LIUCUN_TEST_SPARK_PW" in p for p in engine.prerequisites())
+    monkeypatch.setenv("LIUCUN_TEST_SPARK_PW", "s3cr3t-Pa55")
+    assert thrift_password(config) == "s3cr3t-Pa55"
+    # no pattern would know this is a password: it is masked because it was read as one
+    assert redact("login failed for etl with s3cr3t-Pa55 at sts:10000") == "login failed for etl with *** at sts:10000"
+    assert not [p for p in engine.prerequisites() if "LIUCUN_TEST_SPARK_PW" in p]
+
+
+def test_a_thrift_server_that_is_not_there_is_named_in_the_error(tmp_path: Path):
+    import socket
+
+    from flows.engines.spark_sql import SparkUnavailable, connect
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = engine_config("spark", {"method": "thrift", "host": "127.0.0.1", "port": port}).spark
+    with pytest.raises(SparkUnavailable, match=rf"Thrift Server at 127.0.0.1:{port} could not be reached .*spark.host"):
+        connect(config, tmp_path)
 
 
 def test_the_config_file_carries_the_engine(tmp_path: Path):
@@ -65,37 +120,69 @@ def test_connection_tokens_are_redacted():
     assert "dapi0123456789abcdef" not in out and "hunter2" not in out and "user_id=etl" in out
 
 
-def test_the_spark_engine_removes_what_a_killed_run_left_and_keeps_the_publication(tmp_path: Path):
-    """A run killed after renaming its version folder into place but before switching CURRENT (a
-    window of microseconds, which no external kill can aim at), or while writing it, or while
-    switching the pointer: the next run's recovery (no SparkSession needed for the files) keeps the
-    current version and the state's raw files, and removes everything else."""
+@pytest.mark.parametrize("store", [False, True], ids=["local-folder", "object-store"])
+def test_the_spark_engine_removes_what_a_killed_run_left_and_keeps_the_publication(tmp_path: Path, store: bool):
+    """A run killed after its version folder was complete but before switching CURRENT (on a local
+    folder: renamed into place, a window of microseconds no external kill can aim at; on an object
+    store: written straight there), or while writing it, or while switching the pointer: the next
+    run's recovery (no Spark needed for the files) keeps the current version and the state's raw
+    files, and removes everything else. The object store is pyarrow's in-memory file system, which
+    has no rename."""
+    import pyarrow.fs as pafs
+
     from flows.engines.spark_engine import SparkEngine
     from flows.publish.warehouse import Warehouse
 
-    engine = SparkEngine(Warehouse(tmp_path), SparkConfig())
-    loc = engine.location
-    published = loc / "published"
+    config = SparkConfig(location="s3a://bucket/liucun") if store else SparkConfig()
+    engine = SparkEngine(Warehouse(tmp_path), config, filesystem=pafs._MockFileSystem() if store else None)
+    loc = engine.loc
+    assert loc.renames is not store
     for folder in ("20260101T000000-aaaaaaaa/marts/m", "20260102T000000-bbbbbbbb/marts/m",
                    ".20260103T000000-cccccccc/marts/m", "20260104T000000-dddddddd/marts/m"):
-        (published / folder).mkdir(parents=True)
-        (published / folder / "part-0.parquet").write_bytes(b"x")
-    (published / "CURRENT").write_text("20260102T000000-bbbbbbbb\n")
-    (published / ".CURRENT.dddddddd").write_text("20260104T000000-dddddddd\n")
-    kept_raw = loc / "raw" / "orders" / "run-b"
-    for d in (kept_raw, loc / "raw" / "orders" / "run-d", loc / "raw" / "ledger-loads" / "run-d",
-              loc / "candidates" / "run-d" / "liucun_cdddddddd_raw.db", loc / "incoming" / "run-d"):
-        d.mkdir(parents=True)
-    (loc / "state.json").write_text(json.dumps({"tables": {"orders": str(kept_raw)}}))
-    (loc / ".state.json.run-d").write_text("{")  # the killed run's state, half written
+        loc.write_text(("published", *folder.split("/"), "part-0.parquet"), "x", "t")
+    loc.write_text(("published", "CURRENT"), "20260102T000000-bbbbbbbb\n", "t")
+    loc.write_text(("published", ".CURRENT.dddddddd"), "20260104T000000-dddddddd\n", "t")
+    for parts in (("raw", "orders", "run-b"), ("raw", "orders", "run-d"), ("raw", "ledger-loads", "run-d"),
+                  ("candidates", "run-d", "liucun_cdddddddd_raw.db"), ("incoming", "run-d")):
+        loc.write_text((*parts, "part-0.parquet"), "x", "t")
+    kept_raw = loc.spark("raw", "orders", "run-b")
+    loc.write_text(("state.json",), json.dumps({"tables": {"orders": kept_raw}}), "t")
+    loc.write_text((".state.json.run-d",), "{", "t")  # the killed run's state, half written
 
     assert "run-d" in engine.clear_leftovers()
-    assert sorted(p.name for p in published.iterdir()) == [
+    assert loc.names("published") == [
         "20260101T000000-aaaaaaaa", "20260102T000000-bbbbbbbb", "CURRENT"]  # older versions stay for readers
-    assert (published / "CURRENT").read_text().strip() == "20260102T000000-bbbbbbbb"
-    assert [str(p) for p in (loc / "raw").rglob("run-*")] == [str(kept_raw)]
-    assert not any((loc / "candidates").iterdir()) and not any((loc / "incoming").iterdir())
-    assert not list(loc.glob(".state.json.*")) and (loc / "state.json").exists()
+    assert loc.read_text("published", "CURRENT").strip() == "20260102T000000-bbbbbbbb"
+    assert loc.names("raw", "orders") == ["run-b"] and loc.names("raw", "ledger-loads") == []
+    assert loc.names("candidates") == [] and loc.names("incoming") == []
+    assert loc.names() == ["candidates", "incoming", "published", "raw", "state.json"]
+    # what is published is read back through the same file system (no Spark: CLI and summaries)
+    import pyarrow as pa
+
+    from flows.engines.spark_publish import PUBLICATIONS_SCHEMA
+
+    schema = pa.schema([(n, pa.type_for_alias(t)) for n, t in PUBLICATIONS_SCHEMA])
+    row = {"run_id": "run-b", "version": "20260102T000000-bbbbbbbb", "published_at": datetime(2026, 1, 2, 0, 0, 5),
+           "as_of_date": date(2026, 1, 2), "gates": "{}", "row_counts": json.dumps({"m": 7})}
+    loc.write_table(pa.Table.from_pylist([row], schema=schema),
+                    "published", "20260102T000000-bbbbbbbb", "audit", "publications", "part-00000.parquet")
+    current = engine.current_publication()
+    assert current is not None and current.version == "20260102T000000-bbbbbbbb" and current.row_counts == {"m": 7}
+    assert str(current.parquet_dir).endswith("published/20260102T000000-bbbbbbbb/marts")
+
+
+def test_recovery_keeps_every_raw_file_when_the_state_names_files_outside_the_location(tmp_path: Path):
+    """spark.location changed between runs: the state's files are elsewhere, so nothing under the
+    new location can be told apart as left over; recovery removes no raw file."""
+    from flows.engines.spark_engine import SparkEngine
+    from flows.publish.warehouse import Warehouse
+
+    engine = SparkEngine(Warehouse(tmp_path), SparkConfig(location=str(tmp_path / "new")))
+    loc = engine.loc
+    loc.write_text(("raw", "orders", "run-a", "part-0.parquet"), "x", "t")
+    loc.write_text(("state.json",), json.dumps({"tables": {"orders": str(tmp_path / "old" / "raw" / "orders" / "run-a")}}), "t")
+    engine.clear_leftovers()
+    assert loc.names("raw", "orders") == ["run-a"]
 
 
 def test_liucun_check_says_what_the_spark_engine_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
