@@ -36,7 +36,7 @@ demo: setup
 
 ## test: every test tier (unit, integration incl. dbt on a throwaway PostgreSQL, end-to-end)
 test: setup-spark
-	$(VENV)/bin/python -m pytest tests
+	$(VENV)/bin/python -m pytest tests --durations=15
 
 test-unit: setup-spark
 	$(VENV)/bin/python -m pytest tests/unit
