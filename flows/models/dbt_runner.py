@@ -162,6 +162,8 @@ def run_dbt_in_process(
     with _IN_PROCESS, _environment({**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}), _argv(["dbt", *args]):
         from dbt.cli.main import dbtRunner
 
+        _quiet_console()
+
         with stopping.on_stop(_cancel_dbt):
             try:
                 failed = _parse_failed.pop(work_dir, None)
@@ -203,6 +205,7 @@ def parse_ahead(project_dir: Path, work_dir: Path, env: dict[str, str], dbt_vars
                     return
                 from dbt.cli.main import dbtRunner
 
+                _quiet_console()
                 with stopping.on_stop(_cancel_dbt):
                     _parse_for(work_dir, dbtRunner, _in_process_args(project_dir, work_dir, dbt_vars),
                                work_dir / "dbt_target", parse_cache, log)
@@ -222,6 +225,17 @@ def forget_parse(work_dir: Path) -> None:
     """Drop the manifest kept for ``work_dir`` (its run is over)."""
     _manifest.pop(work_dir, None)
     _parse_failed.pop(work_dir, None)
+
+
+def _quiet_console() -> None:
+    """No dbt output on this process's console before an invocation has read its flags: dbt-common
+    starts with a stdout logger, which an invocation replaces by the loggers its flags ask for
+    (``--log-level none``: none) only once it has parsed them, so a stop landing in that window
+    would print dbt's traceback of the interruption. The flags' loggers (dbt's log file) are kept."""
+    from dbt_common.events.event_manager_client import get_event_manager
+
+    manager = get_event_manager()
+    manager.loggers[:] = [lg for lg in manager.loggers if getattr(lg, "name", "") != "stdout_log"]
 
 
 def _in_process_args(project_dir: Path, work_dir: Path, dbt_vars: dict[str, Any]) -> list[str]:
