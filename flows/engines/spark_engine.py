@@ -51,7 +51,7 @@ import duckdb
 from flows.config import SparkConfig
 from flows.engines.base import Build, Candidate, Engine, Publication, PublishedVersion
 from flows.engines.spark_location import Location
-from flows.engines.spark_sql import lit
+from flows.engines.spark_sql import lit, parquet_files
 from flows.ingest.load import SourceState, merge_extracts
 from flows.publish import fingerprint
 from flows.publish.warehouse import Warehouse
@@ -68,11 +68,6 @@ if TYPE_CHECKING:
 
 KEEP_VERSIONS = 3
 LAYERS = ("raw", "staging", "intermediate", "marts", "ml", "incremental")
-
-
-def _path(files: str) -> str:
-    """Files as Spark SQL's ``parquet.`<path>``` names them."""
-    return "`" + files.replace("`", "``") + "`"
 
 
 class SparkEngine(Engine):
@@ -203,13 +198,13 @@ class SparkEngine(Engine):
         state: dict[str, SourceState] = {}
         if "_files" not in tables or "_cursors" not in tables:
             return state
-        for source, sha, path in self.sql.rows(f"select source, sha256, file from parquet.{_path(tables['_files'])}"):
+        for source, sha, path in self.sql.rows(f"select source, sha256, file from {parquet_files(tables['_files'])}"):
             st = state.setdefault(source, SourceState())
             st.hashes.add(sha)
             st.paths.add(path)
         for source, ctype, value in self.sql.rows(
                 "select source, cursor_type, cursor_value from (select *, row_number() over (partition by source "
-                f"order by updated_at desc) as n from parquet.{_path(tables['_cursors'])}) as c where n = 1"):
+                f"order by updated_at desc) as n from {parquet_files(tables['_cursors'])}) as c where n = 1"):
             state.setdefault(source, SourceState()).cursor = (ctype, value)
         return state
 

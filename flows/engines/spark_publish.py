@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from flows.engines.base import Publication
-from flows.engines.spark_sql import lit
+from flows.engines.spark_sql import lit, parquet_files
 from flows.runtime import stopping
 
 if TYPE_CHECKING:
@@ -54,11 +54,6 @@ def _write(sql: SparkSql, location: Location, parts: tuple[str, ...], query: str
     sql.execute(f"insert overwrite directory {lit(location.spark(*parts))} using parquet {query}")
 
 
-def _files(location: Location, *parts: str) -> str:
-    """A folder as Spark SQL's ``parquet.`<path>``` names it."""
-    return "`" + location.spark(*parts).replace("`", "``") + "`"
-
-
 def prepare(sql: SparkSql, location: Location, current: str | None, prefix: str, run_id: str) -> PreparedPublication:
     version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + run_id[:8]
     staged = f".{version}" if location.renames else version
@@ -72,12 +67,12 @@ def prepare(sql: SparkSql, location: Location, current: str | None, prefix: str,
             stopping.check()
             _write(sql, location, ("published", staged, "marts", t), f"select * from `{prefix}marts`.`{t}`")
             prepared.row_counts[t] = int(sql.scalar(
-                f"select count(*) from parquet.{_files(location, 'published', staged, 'marts', t)}"))
+                f"select count(*) from {parquet_files(location.spark('published', staged, 'marts', t))}"))
         raw = f"`{prefix}raw`"
         cols = ", ".join(f"`{r[0]}`" for r in sql.rows(f"show columns in {raw}._loads"))
         loads = f"select {cols} from {raw}._loads"
         if current is not None:  # the load ledger of earlier publications is kept (a full refresh starts the state anew)
-            loads += f" union all select {cols} from parquet.{_files(location, 'published', current, 'audit', 'source_loads')}"
+            loads += f" union all select {cols} from {parquet_files(location.spark('published', current, 'audit', 'source_loads'))}"
         audit = {
             "source_loads": "select * except (n) from (select *, row_number() over (partition by load_id "
                             f"order by finished_at desc) as n from ({loads}) as l) as ranked where n = 1",

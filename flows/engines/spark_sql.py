@@ -53,6 +53,11 @@ def lit(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def parquet_files(name: str) -> str:
+    """Parquet files as Spark SQL reads them in place: ``parquet.`<name>```."""
+    return "parquet.`" + name.replace("`", "``") + "`"
+
+
 class SparkSql(ABC):
     """One connection to Spark for a run: statements, small results, and the gates."""
 
