@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 from flows.config import EngineConfig, SparkConfig
 from flows.engines.base import Engine
-from flows.publish.warehouse import Warehouse
+from flows.publish.warehouse import Warehouse, write_atomically
 
 DEFAULT = "duckdb"
 MARKER = "engine.json"
@@ -45,10 +44,7 @@ def record_engine(warehouse_dir: Path, engine: EngineConfig) -> None:
     # the settings, never a credential: a password is named by its variable or Secret block only
     settings = {k: v for k, v in dataclasses.asdict(engine.spark).items() if v is not None}
     data = {"engine": engine.name, "spark": {**settings, "conf": list(engine.spark.conf)}}
-    marker = Path(warehouse_dir) / MARKER
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, marker)
+    write_atomically(Path(warehouse_dir) / MARKER, json.dumps(data, indent=1) + "\n", "engine")
 
 
 def engine_for(warehouse_dir: Path, engine: EngineConfig | str | None = None, name: str | None = None) -> Engine:
