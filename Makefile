@@ -9,7 +9,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: bench setup setup-spark demo test test-unit test-integration test-e2e lint docs clean serve
+.PHONY: bench browser setup setup-spark demo test test-unit test-integration test-e2e lint docs clean serve
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -34,8 +34,22 @@ setup-spark: $(VENV)/.synced-spark
 demo: setup
 	$(VENV)/bin/liucun demo --warehouse warehouse
 
+# the report tests open pages in the system's headless Chromium (Debian's chromium package)
+CHROMIUM := $(or $(LIUCUN_CHROMIUM),$(shell command -v chromium 2>/dev/null))
+browser:
+ifeq ($(CHROMIUM),)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the report tests"; \
+	  (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	  && echo "chromium: $$(command -v chromium)"; \
+	else \
+	  echo "the report tests need headless Chromium: run 'sudo apt-get install chromium' (or set LIUCUN_CHROMIUM)" >&2; \
+	  exit 1; \
+	fi
+endif
+
 ## test: every test tier (unit, integration incl. dbt on a throwaway PostgreSQL, end-to-end)
-test: setup-spark
+test: setup-spark browser
 	$(VENV)/bin/python -m pytest tests --durations=15
 
 test-unit: setup-spark
@@ -44,7 +58,7 @@ test-unit: setup-spark
 test-integration: setup-spark
 	$(VENV)/bin/python -m pytest tests/integration
 
-test-e2e: setup-spark
+test-e2e: setup-spark browser
 	$(VENV)/bin/python -m pytest tests/e2e
 
 ## bench: liucun runs (tiny input, demo size, 10x on DuckDB and Spark; 50x full refresh only) beside a raw DuckDB scan and a pandas notebook, as ratios (slow)

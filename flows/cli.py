@@ -231,6 +231,8 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
         print(f"  {s['skipped']}.")
         print(f"  files already loaded: {s['files_skipped']:,}")
         print(f"  published: {s['published']} (version {s['version']})")
+        if s.get("report"):
+            print(f"  report:    {s['report']}")
         if s.get("prefect_ui"):
             print(f"  prefect:   {s['prefect_ui']}")
         print("=" * 72)
@@ -264,6 +266,8 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
     if pg:
         print(f"  postgres:  {pg['dsn']} schema {pg['schema']} (audit {pg['audit_table']})" if pg["published"]
               else f"  postgres:  NOT PUBLISHED to {pg['dsn']}")
+    print(f"  report:    {s['report']}  (open it in a browser; works offline)" if s.get("report")
+          else "  report:    NOT DRAWN (see the log); `liucun report --warehouse DIR` draws it again")
     print(f"  reports:   {s['reports']}")
     if s.get("prefect_ui"):
         print(f"  prefect:   {s['prefect_ui']}")
@@ -397,6 +401,30 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-31") from None
 
 
+def _report(args: argparse.Namespace) -> int:
+    from flows.engines import engine_for
+    from flows.report.build import render_current
+
+    warehouse = Path(args.warehouse)
+    if not warehouse.is_dir():
+        print(f"liucun report: {warehouse} is not a folder: pass --warehouse with a warehouse a run published",
+              file=sys.stderr)
+        return 2
+    try:
+        engine = engine_for(warehouse, None, args.engine)
+        current = engine.current_publication()
+        if current is None:
+            raise LookupError(f"{warehouse} has no publication yet: run the pipeline first "
+                              "(`liucun run` or `liucun demo`)")
+        out = Path(args.out) if args.out else Path(f"liucun-report-{current.version}.html")
+        meta = render_current(engine, out)
+    except LookupError as exc:
+        print(f"liucun report: {exc}", file=sys.stderr)
+        return 1
+    print(f"report of publication {meta.version} (run {meta.run_id}, as of {meta.as_of}) -> {out.resolve()}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liucun", description="liucun (留存): customer-retention analytics pipeline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -443,6 +471,13 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--config", required=True, help="path to liucun.yml")
     ck.add_argument("--warehouse", default="warehouse")
     ck.set_defaults(func=_check)
+
+    rp = sub.add_parser("report", help="draw the retention report (one self-contained HTML page) of a "
+                                       "warehouse's current publication again")
+    rp.add_argument("--warehouse", default="warehouse", help="a published warehouse folder (default ./warehouse)")
+    rp.add_argument("--out", help="the page to write (default ./liucun-report-<version>.html)")
+    rp.add_argument("--engine", choices=ENGINES, help="the warehouse's engine, when engine.json does not say")
+    rp.set_defaults(func=_report)
 
     srv = sub.add_parser("server", help="the local Prefect server `liucun run` starts and reuses: "
                                         "status, or stop it")

@@ -210,6 +210,34 @@ def prepare_publication(engine: Engine, candidate: Candidate, run_id: str) -> An
     return prepared
 
 
+@task(name="render-report", cache_policy=NO_CACHE)
+@redacting
+def render_report(engine: Engine, prepared: Any, run_id: str, as_of: date, reports: Path) -> bool:
+    """Draw the report page from the prepared publication and put it into it (flows/report/), so
+    page and marts become visible together. A page that cannot be drawn does not hold back marts
+    that passed every gate: the run publishes without it and says so (a page drawn from other marts
+    is never left in its place); ``liucun report`` draws it again."""
+    from flows.report.build import render_prepared
+
+    log = get_run_logger()
+    try:
+        size = render_prepared(engine, prepared, run_id, as_of, reports)
+    except Exception as exc:  # noqa: BLE001 - the marts passed their gates; the page is secondary
+        log.error("report: could not be drawn (%s: %s); publishing the marts without it. "
+                  "`liucun report --warehouse DIR` draws it again", type(exc).__name__, exc)
+        return False
+    log.info("report: drawn from publication %s (%.1f MB, self-contained)", prepared.version, size / 1e6)
+    return True
+
+
+def report_artifact(summary: dict[str, Any], page: str | None) -> None:
+    """The run's report as a Prefect artifact: the headline and where the page is."""
+    from flows.report.build import artifact_markdown
+
+    create_markdown_artifact(key="retention-report", markdown=artifact_markdown(summary, page),
+                             description=f"retention report of publication {summary['version']}")
+
+
 @task(name="publish", cache_policy=NO_CACHE)
 @redacting
 def publish_candidate(engine: Engine, prepared: Any, as_of: date, gates: dict[str, dict]) -> Publication:

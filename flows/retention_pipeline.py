@@ -46,6 +46,8 @@ from flows.pipeline_tasks import (
     prepare_publication,
     publish_candidate,
     publish_postgres,
+    render_report,
+    report_artifact,
     validate_layer,
 )
 from flows.publish import fingerprint
@@ -81,6 +83,13 @@ def _current_publication_if_unchanged(engine: Engine, inputs: dict[str, str], lo
     return current
 
 
+def _existing_page(engine: Engine, version: str) -> str | None:
+    """The report page of publication ``version`` (None when it has none: one published before
+    liucun drew reports, or one whose page could not be drawn)."""
+    page = engine.report_page(version)
+    return str(page) if not isinstance(page, Path) or page.is_file() else None
+
+
 def _skipped_summary(engine: Engine, run_id: str, as_of: date, current: Any, extracts: list[Any],
                      seconds: dict[str, float], peak_mb: dict[str, float], log: Any) -> dict[str, Any]:
     reason = (f"nothing new: no source has a new or changed row since publication {current.version}, "
@@ -93,6 +102,7 @@ def _skipped_summary(engine: Engine, run_id: str, as_of: date, current: Any, ext
         "run_id": run_id, "as_of": as_of.isoformat(), "skipped": reason,
         "published": str(current.path), "parquet": str(current.parquet_dir),
         "version": current.version, "reports": str(reports),
+        "report": _existing_page(engine, current.version),
         "rows_read": 0, "rows_loaded": 0, "rows_quarantined": 0,
         "files_skipped": sum(ex.files_skipped for ex in extracts), "rows_replaced": 0,
         "step_seconds": seconds, "step_peak_mb": peak_mb, "headline": engine.headline(),
@@ -219,6 +229,12 @@ def retention_pipeline(
             prepared = preparing.result()
         gate_summary = {k: {"passed": g.passed, "evaluated": g.evaluated, "warnings": len(g.warnings)}
                         for k, g in gates.items()}
+        with step("report"):  # drawn from the prepared publication, into it: visible with its marts
+            try:
+                drawn = render_report(engine, prepared, run_id, as_of, reports)
+            except BaseException:
+                engine.discard_publication(prepared)
+                raise
         with stopping.deferred(), step("publish"):  # a stop while publishing waits for the publish
             pub = publish_candidate(engine, prepared, as_of, gate_summary)
             # what it was built from, the run's raw loads and ledgers become the state
@@ -235,6 +251,7 @@ def retention_pipeline(
         "published": str(pub.path),
         "parquet": str(pub.parquet_dir),
         "version": pub.version,
+        "report": str(engine.report_page(pub.version)) if drawn else None,
         "reports": str(reports),
         "rows_read": sum(r.rows_read for r in loads),
         "rows_loaded": sum(r.rows_loaded for r in loads),
@@ -251,6 +268,7 @@ def retention_pipeline(
         "step_peak_mb": peak_mb,
         "headline": engine.headline(),
     }
+    report_artifact(summary, summary["report"])
     # the run's figures beside its validation reports (machines read this; the CLI prints it)
     (reports / "run_summary.json").write_text(json.dumps(summary, indent=1, default=str), encoding="utf-8")
     return finish_with_postgres(postgres, summary)

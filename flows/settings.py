@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # ExtractStore); past it DuckDB spills to the run's folder instead of growing. Spilled pages of an extract can hold raw values of the rows being read
     # (phones, emails) until the extract ends: a low cap trades memory for that exposure.
     ingest_memory_mb: int = Field(default_factory=default_ingest_memory_mb)
+    # the dbt docs site the report's mart links point into (LIUCUN_DOCS_URL, e.g. a team's hosted
+    # docs); default: the site `make docs` builds in this checkout (flows/report/build.py)
+    docs_url: str | None = None
 
 
 class SaltMissing(RuntimeError):

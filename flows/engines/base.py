@@ -20,6 +20,9 @@ engine guarantees:
   :meth:`Engine.complete_publication` makes it visible at once, after every gate passed;
   :meth:`Engine.discard_publication` removes one that will not be. :meth:`Engine.commit` then makes
   the candidate the new state. :meth:`Engine.current_publication` reads what readers see.
+- **Report.** :meth:`Engine.open_publication` lets the report read a publication's tables through SQL;
+  :meth:`Engine.write_report` puts its page into the prepared publication, so page and marts become
+  visible together (flows/report/).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from flows.publish.warehouse import Warehouse
 
 if TYPE_CHECKING:
     import logging
+
+    import duckdb
 
     from expectations.results import GateResult
     from expectations.suites import GateParams
@@ -79,6 +84,8 @@ class PublishedVersion:
     path: Path | str | None = None
     parquet_dir: Path | str | None = None
 
+
+REPORT_PAGE = "report.html"  # the report page's name in a publication's version folder (flows/report/)
 
 Build = tuple[str, str, dict[str, str]]  # (version, fingerprint, inputs) recorded with a publication
 
@@ -201,6 +208,20 @@ class Engine(ABC):
     @abstractmethod
     def discard_publication(self, prepared: Any) -> None:
         """Remove a prepared publication that will not be completed."""
+
+    @abstractmethod
+    def open_publication(self, prepared: Any = None) -> contextlib.AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A DuckDB connection in which ``marts.<mart>`` and ``audit.<table>`` are one publication's
+        tables, read in place: the prepared one (not visible yet) or, with None, the current one
+        (:class:`LookupError` when there is none). The report reads its figures through it."""
+
+    @abstractmethod
+    def write_report(self, prepared: Any, html: str) -> None:
+        """Put the report page into the prepared publication: it becomes visible with the marts."""
+
+    @abstractmethod
+    def report_page(self, version: str) -> Path | str:
+        """Where readers find the report page of publication ``version``."""
 
     @abstractmethod
     def commit(self, candidate: Candidate, run_id: str, pub: Publication, inputs: dict[str, str]) -> None:

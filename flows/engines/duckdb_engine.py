@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from flows.engines.base import Build, Candidate, Engine, Publication, PublishedVersion
+from flows.engines.base import REPORT_PAGE, Build, Candidate, Engine, Publication, PublishedVersion
 from flows.gates import worker as gate_worker
+from flows.ingest.readers import lit
 from flows.publish import duckdb_file, fingerprint
-from flows.publish.warehouse import Warehouse
+from flows.publish.warehouse import Warehouse, write_atomically
 
 if TYPE_CHECKING:
     from expectations.results import GateResult
@@ -161,6 +163,24 @@ class DuckDBEngine(Engine):
 
     def discard_publication(self, prepared: duckdb_file.PreparedPublication) -> None:
         duckdb_file.discard(prepared)
+
+    @contextlib.contextmanager
+    def open_publication(self, prepared: duckdb_file.PreparedPublication | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        # the prepared file (complete() opens it again only after this is closed), or the
+        # published one: attached read-only, a run that replaces it meanwhile does not disturb it
+        path = prepared.tmp if prepared is not None else self.warehouse.published
+        if not path.exists():
+            raise LookupError(f"{self.warehouse.root} has no publication yet: run the pipeline first")
+        with duckdb.connect() as con:
+            con.execute(f"attach {lit(str(path))} as publication (read_only)")
+            con.execute("use publication")
+            yield con
+
+    def write_report(self, prepared: duckdb_file.PreparedPublication, html: str) -> None:
+        write_atomically(prepared.staged / REPORT_PAGE, html, prepared.run_id)  # complete() fsyncs it
+
+    def report_page(self, version: str) -> Path:
+        return self.warehouse.parquet_dir / version / REPORT_PAGE
 
     def commit(self, candidate: Candidate, run_id: str, pub: Publication, inputs: dict[str, str]) -> None:
         fingerprint.record(candidate.location, run_id, pub.version, pub.published_at, inputs)  # goes with the state

@@ -42,6 +42,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from flows.config import SparkConfig
-from flows.engines.base import Build, Candidate, Engine, Publication, PublishedVersion
+from flows.engines.base import REPORT_PAGE, Build, Candidate, Engine, Publication, PublishedVersion
 from flows.engines.spark_location import Location
 from flows.engines.spark_sql import lit, parquet_files
 from flows.ingest.load import SourceState, merge_extracts
@@ -351,6 +352,28 @@ class SparkEngine(Engine):
 
     def discard_publication(self, prepared: Any) -> None:
         self.loc.remove("published", prepared.staged)
+
+    @contextlib.contextmanager
+    def open_publication(self, prepared: Any = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        # the version folder's Parquet, scanned in place through Arrow datasets (any file system
+        # the location is on): marts.<mart> and audit.<table> as views of an in-memory DuckDB
+        folder = prepared.staged if prepared is not None else self._pointer()
+        if folder is None:
+            raise LookupError(f"{self.location} has no publication yet: run the pipeline first")
+        with duckdb.connect() as con:
+            for schema in ("marts", "audit"):
+                con.execute(f"create schema {schema}")
+                for name in self.loc.names("published", folder, schema, dirs_only=True):
+                    arrow = f"liucun_{schema}_{name}"
+                    con.register(arrow, self.loc.dataset("published", folder, schema, name))
+                    con.execute(f'create view {schema}."{name}" as select * from "{arrow}"')
+            yield con
+
+    def write_report(self, prepared: Any, html: str) -> None:
+        self.loc.write_text(("published", prepared.staged, REPORT_PAGE), html, prepared.run_id)
+
+    def report_page(self, version: str) -> Path | str:
+        return self.loc.display("published", version, REPORT_PAGE)
 
     def commit(self, candidate: Candidate, run_id: str, pub: Publication, inputs: dict[str, str]) -> None:
         state = {"run_id": run_id, "committed_at": datetime.now(UTC).isoformat(),

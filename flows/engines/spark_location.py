@@ -120,6 +120,13 @@ class Location:
 
         return pq.read_table(self.path(*parts), filesystem=self.fs, columns=columns)
 
+    def dataset(self, *parts: str) -> Any:
+        """A Parquet folder as a lazy Arrow dataset (DuckDB scans it with projection and filter
+        pushdown; files named ``_*`` or ``.*`` are skipped)."""
+        import pyarrow.dataset as ds
+
+        return ds.dataset(self.path(*parts), filesystem=self.fs, format="parquet")
+
     # ---- writing and removing -------------------------------------------------------------------
 
     def makedirs(self, *parts: str) -> None:

@@ -7,6 +7,7 @@ Requires the dataset (ONLINE_RETAIL_CSV, default ../shared/datasets/online_retai
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+
+from tests.support.report_checks import check_report
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = Path(os.environ.get("ONLINE_RETAIL_CSV", REPO.parent / "shared" / "datasets" / "online_retail.csv.gz"))
@@ -158,3 +161,19 @@ def test_retention_and_lifecycle_marts_publish_on_orders_only_data(published: Pa
     assert lifecycle[0] >= 11
     assert sum(stages.values()) > 4000 and "churned" in stages and "mature" in stages
     assert {"all", "acquisition_channel", "first_order_channel", "region", "value_tier"} <= segments
+
+
+def test_report_of_online_retail_draws_offline_and_says_what_it_lacks(published: Path):
+    """Online Retail has orders only: the retention and lifecycle charts draw from its marts, and the
+    sections whose marts are empty (no tickets, campaigns or cancellation flows) say so in words."""
+    page = published.parent / "parquet" / "current" / "report.html"
+    charts = check_report(page, published, "report-online-retail")
+    html = page.read_text(encoding="utf-8")
+    assert {"retention_over_time", "cohort_heatmap", "activity_lifecycle"} <= set(charts)
+    empty = dict(re.findall(r'data-empty="(\w+)">([^<]+)<', html))
+    assert "no rows in this publication" in empty["cancellation"]
+    assert "no rows in this publication" in empty["winback"]
+    for section in ("cancellation", "winback"):  # words, never an empty frame
+        body = html.split(f'<section id="{section}">')[1].split("</section>")[0]
+        assert 'class="chart"' not in body
+    assert "quarantine" in charts  # 135,080 rows without a customer id, by reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -15,6 +16,7 @@ import pytest
 from expectations.results import GateFailed
 from flows.ingest.load import SourceError
 from tests.support.pipeline import DEMO_CONFIG
+from tests.support.report_checks import check_report, page_figures
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,6 +67,40 @@ def test_flow_publishes_marts_duckdb_and_parquet(published):
     assert summary["headline"]["crr"] > 0
 
 
+def test_the_publication_carries_its_report_and_it_draws_offline(published):
+    """The run drew its report from the marts it published, into the publication's version folder
+    (so parquet/current/report.html is always the page of the current marts), and the page draws
+    every chart in a headless Chromium with no network, showing the marts' figures."""
+    warehouse, summary = published
+    page = warehouse / "parquet" / summary["version"] / "report.html"
+    assert summary["report"] == str(page)
+    assert (warehouse / "parquet" / "current" / "report.html").resolve() == page.resolve()
+    assert summary["step_seconds"]["report"] > 0
+    charts = check_report(page, warehouse / "liucun.duckdb", "report-demo")
+    # the demo sample has every touchpoint: no section is empty
+    assert {"cancel_funnel", "recall_roi", "drivers", "p_alive", "transitions"} <= set(charts)
+    assert set(re.findall(r'data-empty="(\w+)"', page.read_text(encoding="utf-8"))) <= {"quarantine"}
+
+
+def test_report_command_draws_the_same_page_again(published, tmp_path: Path):
+    """`liucun report` draws the current publication again: the same charts and data as the run's."""
+    warehouse, summary = published
+    out = tmp_path / "again.html"
+    proc = subprocess.run([str(Path(sys.executable).with_name("liucun")), "report", "--warehouse", str(warehouse),
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert summary["version"] in proc.stdout and str(out) in proc.stdout
+    def specs(path: Path) -> str:
+        return re.search(r"const specs = (.*);\n", path.read_text(encoding="utf-8")).group(1)
+    assert specs(out) == specs(Path(summary["report"]))
+    assert page_figures(out.read_text(encoding="utf-8")) == page_figures(Path(summary["report"]).read_text(encoding="utf-8"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run([str(Path(sys.executable).with_name("liucun")), "report", "--warehouse", str(empty)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "has no publication yet" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def _dbt_column_descriptions() -> dict[tuple[str, str], str]:
     """(model, column) -> description, read from the marts' yml files (independently of dbt)."""
     import yaml
@@ -93,13 +129,16 @@ def test_every_published_mart_column_carries_its_dbt_description(published):
 
 def test_faulty_input_fails_and_leaves_the_publication_untouched(published, faulty_sources: Path):
     warehouse, summary = published
-    before = (sha256(warehouse / "liucun.duckdb"), (warehouse / "parquet" / "CURRENT").read_text())
+    page = warehouse / "parquet" / "current" / "report.html"
+    before = (sha256(warehouse / "liucun.duckdb"), (warehouse / "parquet" / "CURRENT").read_text(), sha256(page))
     with pytest.raises((SourceError, GateFailed)) as err:
         run_flow(faulty_sources, warehouse)
     msg = str(err.value)
     # --faults drops the `status` column from billing/invoices.csv: the error names file and column
     assert "invoices.csv" in msg and "'status'" in msg
-    after = (sha256(warehouse / "liucun.duckdb"), (warehouse / "parquet" / "CURRENT").read_text())
+    # the last good report stays, and no other page was drawn
+    after = (sha256(warehouse / "liucun.duckdb"), (warehouse / "parquet" / "CURRENT").read_text(), sha256(page))
+    assert sorted(p.name for p in (warehouse / "parquet").rglob("report.html")) == ["report.html"]
     assert after == before
     with duckdb.connect(str(warehouse / "liucun.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from audit.publications").fetchone()[0] == 1

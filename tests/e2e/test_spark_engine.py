@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,9 @@ import pytest
 
 from flows.generate import generate
 from tests.integration.test_spark_portability import _differences
+from tests.support.browser import visit
 from tests.support.pipeline import DEMO_CONFIG, add_one_day
+from tests.support.report_checks import READY, page_figures
 
 pytestmark = pytest.mark.spark
 
@@ -193,6 +196,24 @@ def test_every_published_mart_and_audit_table_equals_duckdbs(runs, run: str):
     different = {t: _differences(duck[t], spark[t])[:3] for t in duck if _differences(duck[t], spark[t])}
     assert different == {}
     assert all(duck[t] for t in ("marts.rpt_retention_rate", "marts.fct_orders", "audit.source_loads"))
+
+
+@pytest.mark.parametrize("run", ["first", "second"])
+def test_each_spark_publication_carries_the_report_duckdb_draws(runs, run: str):
+    """The report is drawn from the Spark publication's own Parquet (read in place through Arrow)
+    into its version folder, and shows the figures DuckDB's report shows for the same data."""
+    duck, spark = runs["duckdb"][run], runs["spark"][run]
+    page = Path(spark["report"])
+    assert page == runs["spark"]["warehouse"] / "spark" / "published" / spark["version"] / "report.html"
+    duck_page = Path(duck["report"]).read_text(encoding="utf-8")
+    html = page.read_text(encoding="utf-8")
+    assert f'<meta name="liucun-version" content="{spark["version"]}">' in html and "engine spark" in html
+    assert page_figures(html) == page_figures(duck_page) and page_figures(html)[("crr", "last")] != "—"
+    seen = visit(page, READY)
+    assert seen.blocked == [] and seen.console_errors == [] and seen.page_errors == []
+    charts, expected = seen.result["charts"], seen.result["expected"]
+    assert expected == json.loads(re.search(r"const expected = (.*);\n", duck_page).group(1))
+    assert all(c["error"] is None and c["marks"] >= expected[k] > 0 for k, c in charts.items()), charts
 
 
 def test_the_same_rows_are_loaded_replaced_and_quarantined_and_the_gates_agree(runs):

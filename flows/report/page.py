@@ -1,0 +1,437 @@
+"""The report page: sections of charts and tables from one publication, rendered by one template.
+
+:func:`render` queries the publication (flows/report/queries.py), builds the charts
+(flows/report/charts.py) and fills ``templates/report.html.j2``. The page is self-contained: the
+Vega, Vega-Lite and vega-embed JavaScript comes from vl-convert's bundle and is inlined, every
+chart's data is in its specification, styles are inline. It opens with no network.
+
+Each figure says which mart it reads and how the figure is defined, with a link to the mart's dbt
+docs entry. A section whose marts have no rows (Online Retail has no tickets, no campaigns) says so
+in words instead of drawing an empty frame.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from flows.report import charts
+from flows.report.queries import Headline, MartReader
+
+TEMPLATES = Path(__file__).with_name("templates")
+GATE_LAYERS = ("raw", "staging", "marts")
+
+
+@dataclass
+class Figure:
+    """One chart or table: what it shows, which mart it reads, how the figure is defined."""
+
+    id: str
+    title: str
+    mart: str
+    definition: str
+    spec: dict[str, Any] | None = None  # a Vega-Lite specification
+    table: dict[str, Any] | None = None  # {"columns": [...], "rows": [[...]]}
+    rows: int = 0  # rows of data behind the figure (the test compares the drawn marks with it)
+    empty: str | None = None  # why there is nothing to draw
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    intro: str
+    figures: list[Figure] = field(default_factory=list)
+    empty: str | None = None
+
+
+@dataclass
+class GateView:
+    layer: str
+    passed: bool | None  # None: its validation report is not available
+    evaluated: int
+    tables: int
+    warnings: list[dict[str, Any]]
+    failures: list[dict[str, Any]]
+
+
+@dataclass
+class ReportMeta:
+    """Which publication the page is drawn from."""
+
+    version: str
+    run_id: str
+    as_of: str
+    engine: str
+    published_at: str | None = None  # None while the run is publishing it
+    gates: list[GateView] = field(default_factory=list)
+    docs_url: str | None = None  # the dbt docs site; mart links point into it
+
+
+def gate_views(report_dir: Path | None) -> list[GateView]:
+    """Each layer's gate from the run's validation reports (``validation_<layer>.json``)."""
+    views = []
+    for layer in GATE_LAYERS:
+        path = None if report_dir is None else report_dir / f"validation_{layer}.json"
+        if path is None or not path.is_file():
+            views.append(GateView(layer, None, 0, 0, [], []))
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        outcomes = data.get("outcomes", [])
+
+        def brief(o: dict[str, Any]) -> dict[str, Any]:  # no failing-row samples: they may hold customer data
+            return {"table": o["table"], "check": o.get("description") or o["expectation"],
+                    "column": o.get("column") or "", "observed": o.get("observed"),
+                    "unexpected": o.get("unexpected_count"), "total": o.get("element_count")}
+
+        views.append(GateView(
+            layer, bool(data.get("passed")), int(data.get("evaluated", 0)), len({o["table"] for o in outcomes}),
+            [brief(o) for o in outcomes if o["severity"] == "warning" and not o["success"]],
+            [brief(o) for o in outcomes if o["severity"] == "blocking" and not (o["success"] and o["evaluated"])]))
+    return views
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1%}"
+
+
+def _int(x: int | None) -> str:
+    return "—" if x is None else f"{int(x):,}"
+
+
+def _table(df: pd.DataFrame, formats: dict[str, str]) -> dict[str, Any]:
+    """A DataFrame as the template's table: column names and formatted cells."""
+    def cell(column: str, value: Any) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "—"
+        kind = formats.get(column)
+        if kind == "pct":
+            return f"{float(value):.1%}"
+        if kind == "int":
+            return f"{int(value):,}"
+        if kind == "num":
+            return f"{float(value):,.2f}"
+        return str(value)
+    return {"columns": list(df.columns), "numeric": [c in formats for c in df.columns], "rows": [[cell(c, v) for c, v in zip(df.columns, row, strict=True)]
+                                                  for row in df.itertuples(index=False)]}
+
+
+def _spec(chart: Any) -> dict[str, Any]:
+    return chart.to_dict()
+
+
+class _Builder:
+    def __init__(self, reader: MartReader) -> None:
+        self.r = reader
+        self.counts: dict[str, int] = {}
+
+    def rows(self, mart: str) -> int:
+        if mart not in self.counts:
+            self.counts[mart] = self.r.count(f"marts.{mart}")
+        return self.counts[mart]
+
+    def missing(self, mart: str, what: str) -> str | None:
+        """Why a figure on ``mart`` cannot be drawn, or None when it has rows."""
+        if not self.r.has(f"marts.{mart}"):
+            return f"This publication has no marts.{mart}."
+        if self.rows(mart) == 0:
+            return f"marts.{mart} has no rows in this publication: {what}"
+        return None
+
+    def section(self, sid: str, title: str, intro: str, mart: str, what: str) -> Section:
+        """A section that needs ``mart``: it says why it is empty when the mart has no rows."""
+        return Section(sid, title, intro, empty=self.missing(mart, what))
+
+    # ---- sections --------------------------------------------------------------------------------
+
+    def retention(self, grain: str | None) -> Section:
+        s = Section("retention", "Retention",
+                    "Who stays from one period to the next, for all customers and by segment, and how "
+                    "each acquisition cohort keeps its customers.")
+        why = self.missing("rpt_retention_rate", "no complete period with customers yet (the sources "
+                           "cover less than two complete periods).")
+        if why or grain is None:
+            s.empty = why or "No retention figures in this publication."
+            return s
+        df = self.r.retention_over_time(grain)
+        s.figures.append(Figure(
+            "retention_over_time", f"CRR and strict retention per {grain}, by segment", "rpt_retention_rate",
+            "CRR = (E − N) / S: E customers active in the period, N of them new, S active in the period "
+            "before; strict retention = customers active in both periods / S. Complete periods only.",
+            spec=_spec(charts.retention_over_time(df, grain)),
+            rows=int((df["segment_type"] == charts.segmentations(df)[0]).sum())))
+        cells = self.r.cohort_cells(grain)
+        why = self.missing("rpt_cohort_retention", "no acquisition cohort yet.")
+        if why:
+            s.figures.append(Figure("cohort_heatmap", "Cohort retention", "rpt_cohort_retention", "", empty=why))
+            return s
+        s.figures.append(Figure(
+            "cohort_heatmap", "Acquisition-cohort retention", "rpt_cohort_retention",
+            f"Customers first active in a {grain} (the cohort) who are active again k {grain}s later, as a "
+            "share of the cohort and as a count. Starred, pale cells: the period holding the as-of "
+            "date, not complete yet.",
+            spec=_spec(charts.cohort_heatmap(cells, grain)), rows=len(cells)))
+        means = self.r.cohort_mean_curve(grain)
+        s.figures.append(Figure(
+            "cohort_curves", "Retention curves per cohort", "rpt_cohort_retention",
+            "Each grey line is a cohort's share active k periods after acquisition (complete periods "
+            "only). Bold: the mean weighted by cohort size (Σ active / Σ cohort size); dashed: the simple "
+            "mean of the cohorts' rates.",
+            spec=_spec(charts.cohort_curves(cells, means, grain)),
+            rows=int(cells["is_complete"].sum()) + 2 * len(means)))
+        return s
+
+    def lifecycle(self, grain: str | None) -> Section:
+        s = Section("lifecycle", "Lifecycle",
+                    "Activity lifecycle as PostHog draws it, and each customer's business stage "
+                    "(introduction, growth, mature, dormant, churned) over time.")
+        if grain is None:
+            s.empty = "No period figures in this publication."
+            return s
+        why = self.missing("rpt_activity_lifecycle", "no complete period yet.")
+        if why:
+            s.figures.append(Figure("activity_lifecycle", "Activity lifecycle", "rpt_activity_lifecycle", "",
+                                    empty=why))
+        else:
+            df = self.r.activity_lifecycle(grain)
+            s.figures.append(Figure(
+                "activity_lifecycle", f"Activity lifecycle per {grain}", "rpt_activity_lifecycle",
+                "Active customers split into new (first activity), returning (active the period before) "
+                "and resurrecting (inactive the period before, active earlier); dormant (active the period "
+                "before, not now) drawn below zero.",
+                spec=_spec(charts.activity_lifecycle(df, grain)), rows=len(df)))
+        why = self.missing("rpt_lifecycle_kpis", "no lifecycle stages yet.")
+        if why:
+            s.figures.append(Figure("stage_sizes", "Lifecycle stages", "rpt_lifecycle_kpis", "", empty=why))
+        else:
+            df = self.r.stage_sizes(grain)
+            s.figures.append(Figure(
+                "stage_sizes", "Customers per lifecycle stage", "rpt_lifecycle_kpis",
+                "Customers in each stage at each period (metric = customers): introduction (new), growth, "
+                "mature, dormant and churned, with prospects not yet buying.",
+                spec=_spec(charts.stage_sizes(df, grain)), rows=len(df)))
+        why = self.missing("rpt_lifecycle_transitions", "no stage transitions yet.")
+        if why:
+            s.figures.append(Figure("transitions", "Stage transitions", "rpt_lifecycle_transitions", "", empty=why))
+        else:
+            period, df = self.r.transitions(grain)
+            s.figures.append(Figure(
+                "transitions", f"Stage transitions into {period}", "rpt_lifecycle_transitions",
+                "Customers by their stage the period before (rows) and this period (columns); colour: share "
+                "of the row.", spec=_spec(charts.transition_matrix(df)), rows=len(df)))
+        return s
+
+    def churn(self) -> Section:
+        s = Section("churn", "Churn", "Who was lost, how (type, voluntary or not), and which touchpoint "
+                    "experiences come before churn more often than without them.")
+        why = self.missing("fct_churn_events", "no churn event in the sources' history.")
+        if why:
+            s.figures.append(Figure("churn_types", "Churn events", "fct_churn_events", "", empty=why))
+        else:
+            df = self.r.churn_by_month()
+            s.figures.append(Figure(
+                "churn_types", "Churn events per month by type", "fct_churn_events",
+                "Churn events by the month they were detected, by churn type (natural, soft, hard, "
+                "experience, involuntary; unknown when no signal explains it).",
+                spec=_spec(charts.churn_over_time(df, "churn_type")), rows=int(df.groupby(["month", "churn_type"]).ngroups)))
+            s.figures.append(Figure(
+                "churn_voluntariness", "Voluntary and involuntary churn per month", "fct_churn_events",
+                "Involuntary: the customer's last payment failed and was never recovered; voluntary: all "
+                "other churn.",
+                spec=_spec(charts.churn_over_time(df, "voluntariness")),
+                rows=int(df.groupby(["month", "voluntariness"]).ngroups)))
+        why = self.missing("rpt_churn_drivers", "no touchpoint experience with churn outcomes to compare.")
+        df = None if why else self.r.churn_drivers()
+        if df is None or df.empty:
+            s.figures.append(Figure("drivers", "Churn drivers", "rpt_churn_drivers", "",
+                                    empty=why or "No driver has an odds ratio (no exposed customer churned or stayed)."))
+        else:
+            s.figures.append(Figure(
+                "drivers", "Churn drivers: odds ratios with 95 % intervals", "rpt_churn_drivers",
+                "Odds of churning within the horizon after an experience (exposed) against without it, "
+                "with the Woolf 95 % interval; drivers with fewer exposed customers than the minimum "
+                "support are drawn grey and not ranked.",
+                spec=_spec(charts.driver_forest(df)), rows=2 * len(df) + 1))
+        return s
+
+    def cancellation(self) -> Section:
+        s = self.section("cancellation", "Cancellation flow", "Members who started to cancel: offers shown, "
+                         "cancellations deflected, members saved, and the revenue they kept paying.",
+                         "rpt_cancellation_flow", "the sources have no cancellation-flow sessions.")
+        if s.empty:
+            return s
+        funnel = self.r.cancellation_funnel()
+        s.figures.append(Figure(
+            "cancel_funnel", "From cancellation sessions to saved members", "rpt_cancellation_flow",
+            "Sessions started → an offer shown → deflected (accepted an offer, did not cancel) → saved "
+            "(still a member after the matured window); shares of sessions.",
+            spec=_spec(charts.cancellation_funnel(funnel)), rows=2 * len(funnel)))
+        saved = self.r.saved_revenue_by_month()
+        s.figures.append(Figure(
+            "saved_revenue", "Saved revenue per month", "rpt_cancellation_flow",
+            "Revenue paid by saved members after their session, by the month of the session.",
+            spec=_spec(charts.saved_revenue(saved)), rows=len(saved)))
+        return s
+
+    def winback(self) -> Section:
+        s = self.section("winback", "Win-back campaigns", "Recalls caused by each channel against its holdout, "
+                         "what they returned per unit of cost, and which customers are worth recalling.",
+                         "rpt_recall_roi", "the sources have no win-back campaigns.")
+        if s.empty:
+            return s
+        ch = self.r.recall_by_channel()
+        for fid, title, figure, label, fmt, definition in (
+                ("recall_incremental", "Incremental recalls by channel", "incremental_recalls", "incremental recalls",
+                 ",.0f", "(recall rate of treated − recall rate of the holdout) × treated, with its 95 % "
+                         "interval: the recalls the campaign caused."),
+                ("recall_roi", "ROI by channel", "roi", "ROI", ".2f",
+                 "(incremental revenue − cost) / cost with its 95 % interval; cost = contact cost + incentives.")):
+            chart = charts.interval_by_channel(ch, figure, f"{figure}_ci_low", f"{figure}_ci_high", label, fmt, 0.0)
+            s.figures.append(Figure(fid, title, "rpt_recall_roi", definition, spec=_spec(chart), rows=2 * len(ch) + 1))
+        worth = self.r.worth_recalling()
+        s.figures.append(Figure(
+            "worth_recalling", "Who is worth recalling", "rpt_recall_roi",
+            "By value tier and service demand: uplift with its interval, ROI, and the rule's "
+            "recommendation (level = value_tier_service).",
+            table=_table(worth, {"targets": "int", "treated": "int", "holdout": "int", "uplift": "pct",
+                                 "uplift_ci_low": "pct", "uplift_ci_high": "pct", "roi": "num"}),
+            rows=len(worth)))
+        return s
+
+    def risk(self) -> Section:
+        s = self.section("risk", "Churn risk", "How likely each active customer is to still be a customer "
+                         "(BG/NBD P(alive)), and the largest groups at high risk.",
+                         "fct_churn_risk", "no customer with a purchase history to score.")
+        if s.empty:
+            return s
+        hist = self.r.p_alive_histogram()
+        s.figures.append(Figure(
+            "p_alive", "P(alive) distribution", "fct_churn_risk",
+            "Customers by their BG/NBD probability of still being active at the as-of date, in bins of "
+            "0.05, coloured by risk tier.", spec=_spec(charts.p_alive_histogram(hist)), rows=len(hist)))
+        top = self.r.at_risk_segments()
+        s.figures.append(Figure(
+            "at_risk", "Largest high-risk groups", "fct_churn_risk",
+            "High-risk customers grouped by lifecycle stage and the signals that put them there.",
+            table=_table(top, {"customers": "int", "mean_p_alive": "pct", "revenue_last_period": "num"}),
+            rows=len(top)))
+        return s
+
+    def quality(self) -> Section:
+        s = Section("quality", "Data quality", "The gates this publication passed, rows quarantined on "
+                    "the way in, and how well customer identities were unified.")
+        loads = self.r.loads_by_source()
+        if not loads.empty:
+            s.figures.append(Figure(
+                "loads", "Rows per source", "audit.source_loads",
+                "Every raw row read is loaded or quarantined with a reason (all loads of this publication's "
+                "state).", table=_table(loads, {c: "int" for c in loads.columns if c != "source"}), rows=len(loads)))
+        q = self.r.quarantine_by_reason()
+        if q.empty:
+            s.figures.append(Figure("quarantine", "Quarantine", "audit.quarantine", "",
+                                    empty="No row was quarantined: every row read was loaded."))
+        else:
+            s.figures.append(Figure(
+                "quarantine", "Rows quarantined by source and reason", "audit.quarantine",
+                "Rows kept out of the warehouse, each with its reason (file, row and column are in "
+                "audit.quarantine).", spec=_spec(charts.quarantine(q)), rows=len(q)))
+        why = self.missing("rpt_identity_quality", "no identifiers to unify.")
+        if why:
+            s.figures.append(Figure("identity", "Identity", "rpt_identity_quality", "", empty=why))
+            return s
+        iq = self.r.identity_quality()
+        mapped = iq[(iq["metric_group"] == "identifiers_mapped") & (iq["base"] > 0)]  # types the sources have
+        sizes = iq[iq["metric_group"] == "customer_size"]
+        if not mapped.empty:
+            s.figures.append(Figure(
+                "identity_mapped", "Identifiers unified into customers", "rpt_identity_quality",
+                "Share of each identifier type's distinct values mapped to a customer (Super ID); the rest "
+                "were excluded as noisy (shared devices, reused phones).",
+                spec=_spec(charts.identity_mapped(mapped)), rows=len(mapped)))
+        if not sizes.empty:
+            s.figures.append(Figure(
+                "identity_sizes", "Identifiers per customer", "rpt_identity_quality",
+                "Customers by how many source identifiers were unified into them.",
+                spec=_spec(charts.identity_sizes(sizes)), rows=len(sizes)))
+        return s
+
+
+@cache
+def vega_bundle() -> str:
+    """vega, vega-lite and vega-embed as one script (vl-convert ships it; no network)."""
+    import vl_convert as vlc
+    from altair.utils._importers import vl_version_for_vl_convert
+
+    return vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a <script> element."""
+    return json.dumps(value, default=str).replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def headline_rows(last: Headline, previous: Headline | None, year: Headline | None) -> list[dict[str, Any]]:
+    def figures(h: Headline | None) -> dict[str, Any]:
+        if h is None:
+            return {}
+        return {"customers_start": h.customers_start, "customers_end": h.customers_end,
+                "customers_new": h.customers_new, "crr": h.crr, "strict_retention_rate": h.strict_retention_rate,
+                "churn_rate": h.churn_rate, "gross_revenue_retention": h.gross_revenue_retention,
+                "net_revenue_retention": h.net_revenue_retention}
+    names = [("crr", "CRR = (E − N) / S", "pct"), ("customers_start", "S: customers at start", "int"),
+             ("customers_end", "E: customers at end", "int"), ("customers_new", "N: new customers", "int"),
+             ("strict_retention_rate", "strict retention", "pct"), ("churn_rate", "churn rate", "pct"),
+             ("gross_revenue_retention", "gross revenue retention (GRR)", "pct"),
+             ("net_revenue_retention", "net revenue retention (NRR)", "pct")]
+    cols = [figures(last), figures(previous), figures(year)]
+    rows = []
+    for key, label, kind in names:
+        fmt = _pct if kind == "pct" else _int
+        values = [c.get(key) for c in cols]
+        deltas = []
+        for v in values[1:]:
+            if values[0] is None or v is None:
+                deltas.append("")
+            elif kind == "pct":
+                deltas.append(f"{(values[0] - v) * 100:+.1f} pts")
+            else:
+                deltas.append(f"{int(values[0]) - int(v):+,}")
+        rows.append({"key": key, "label": label, "values": [fmt(v) for v in values],
+                     "raw": [None if v is None else float(v) for v in values], "deltas": deltas})
+    return rows
+
+
+def render(reader: MartReader, meta: ReportMeta) -> str:
+    """The report page of the publication ``reader`` reads, as one HTML string."""
+    b = _Builder(reader)
+    grain = reader.grain()
+    last, previous, year = reader.headline(grain) if grain else (None, None, None)
+    sections = [b.retention(grain), b.lifecycle(grain), b.churn(), b.cancellation(), b.winback(), b.risk(),
+                b.quality()]
+    specs = {f.id: f.spec for s in sections for f in s.figures if f.spec is not None}
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    docs = meta.docs_url
+
+    def docs_link(mart: str) -> str | None:
+        if not docs or not mart.startswith(("rpt_", "fct_", "dim_")):
+            return None
+        return f"{docs}#!/model/model.liucun.{mart}"
+
+    return env.get_template("report.html.j2").render(
+        meta=meta, grain=grain, sections=sections, docs_link=docs_link,
+        headline=None if last is None else headline_rows(last, previous, year),
+        periods=[h.period_start if h else None for h in (last, previous, year)],
+        rendered_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        specs_json=_script_json(specs),
+        expected_json=_script_json({f.id: f.rows for s in sections for f in s.figures if f.spec is not None}),
+        vega_bundle=vega_bundle().replace("</script", "<\\/script"),
+    )

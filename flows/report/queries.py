@@ -1,0 +1,226 @@
+"""What the report reads: small, aggregated SQL over one publication's marts and audit tables.
+
+Every query runs on a DuckDB connection in which ``marts.<mart>`` and ``audit.<table>`` are the
+publication's own tables (see ``Engine.open_publication``), so the report is drawn from exactly the
+figures it is published with. Nothing here loads a whole fact table: each query aggregates in SQL
+and returns at most a few thousand rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pandas as pd
+
+GRAIN_ORDER = ("month", "week", "day")  # the report shows the coarsest grain a publication has
+YEAR_BACK = {"month": "interval 12 month", "week": "interval 364 day", "day": "interval 1 year"}
+
+
+@dataclass(frozen=True)
+class Headline:
+    """CRR and its neighbours for one period of segment ``all``."""
+
+    period_start: str
+    customers_start: int
+    customers_end: int
+    customers_new: int
+    crr: float | None
+    strict_retention_rate: float | None
+    churn_rate: float | None
+    gross_revenue_retention: float | None
+    net_revenue_retention: float | None
+
+
+class MartReader:
+    """The report's queries on one publication (``con``: marts.* and audit.* of that publication)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self._tables = {f"{s}.{t}" for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables() union all "
+            "select schema_name, view_name from duckdb_views() where not internal").fetchall()}
+
+    def has(self, table: str) -> bool:
+        return table in self._tables
+
+    def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self.con.execute(sql, params or []).df()
+
+    def count(self, table: str) -> int:
+        if not self.has(table):
+            return 0
+        return int(self.con.execute(f"select count(*) from {table}").fetchone()[0])  # type: ignore[index]
+
+    # ---- retention -------------------------------------------------------------------------------
+
+    def grain(self) -> str | None:
+        """The period grain the report draws (the coarsest one published), None without retention rows."""
+        if not self.has("marts.rpt_retention_rate"):
+            return None
+        grains = {r[0] for r in self.con.execute(
+            "select distinct period_grain from marts.rpt_retention_rate").fetchall()}
+        return next((g for g in GRAIN_ORDER if g in grains), next(iter(sorted(grains)), None))
+
+    def headline(self, grain: str) -> tuple[Headline | None, Headline | None, Headline | None]:
+        """(last complete period, the one before, the same period a year earlier) of segment all."""
+        cols = ("period_start, customers_start, customers_end, customers_new, crr, strict_retention_rate, "
+                "churn_rate, gross_revenue_retention, net_revenue_retention")
+        base = ("from marts.rpt_retention_rate where segment_type = 'all' and period_grain = ? "
+                "and base_definition = 'active_in_period'")
+        last = self.con.execute(f"select {cols} {base} and customers_start > 0 order by period_start desc limit 1",
+                                [grain]).fetchone()
+        if last is None:
+            return None, None, None
+
+        # the period before: the latest one earlier than the last (same grain and segment)
+        prev = self.con.execute(f"select {cols} {base} and period_start < ? order by period_start desc limit 1",
+                                [grain, last[0]]).fetchone()
+        previous = None if prev is None else Headline(str(prev[0]), *prev[1:])
+        year = self.con.execute(f"select {cols} {base} and period_start = cast(? as date) - {YEAR_BACK[grain]}",
+                                [grain, last[0]]).fetchone()
+        year_earlier = None if year is None else Headline(str(year[0]), *year[1:])
+        return Headline(str(last[0]), *last[1:]), previous, year_earlier
+
+    def retention_over_time(self, grain: str) -> pd.DataFrame:
+        """CRR and strict retention per period and segment, long (one row per figure)."""
+        return self.df(
+            """select period_start, segment_type, segment_value, customers_start,
+                      unnest(['CRR', 'strict retention']) as figure,
+                      unnest([crr, strict_retention_rate]) as rate
+               from marts.rpt_retention_rate
+               where period_grain = ? and base_definition = 'active_in_period' and customers_start > 0
+               order by segment_type, segment_value, period_start""", [grain])
+
+    def cohort_cells(self, grain: str) -> pd.DataFrame:
+        return self.df(
+            """select cohort_period_start, period_number, period_start, is_complete, cohort_size,
+                      active_customers, retention_rate
+               from marts.rpt_cohort_retention
+               where period_grain = ? and segment_type = 'all'
+               order by cohort_period_start, period_number""", [grain])
+
+    def cohort_mean_curve(self, grain: str) -> pd.DataFrame:
+        """Per period number over complete cells: the cohort-size-weighted mean retention (sum of
+        active over sum of cohort sizes) and the simple mean of the cohorts' rates."""
+        return self.df(
+            """select period_number, count(*) as cohorts,
+                      sum(active_customers) / sum(cohort_size) as weighted_mean,
+                      avg(retention_rate) as simple_mean
+               from marts.rpt_cohort_retention
+               where period_grain = ? and segment_type = 'all' and is_complete and cohort_size > 0
+               group by period_number order by period_number""", [grain])
+
+    def activity_lifecycle(self, grain: str) -> pd.DataFrame:
+        return self.df(
+            """select period_start, status, customers from (
+                   select period_start,
+                          unnest(['new', 'returning', 'resurrecting', 'dormant']) as status,
+                          unnest([customers_new, customers_returning, customers_resurrecting,
+                                  -customers_dormant]) as customers
+                   from marts.rpt_activity_lifecycle where period_grain = ?)
+               order by period_start, status""", [grain])
+
+    # ---- lifecycle -------------------------------------------------------------------------------
+
+    def stage_sizes(self, grain: str) -> pd.DataFrame:
+        return self.df(
+            """select period_start, stage, value as customers from marts.rpt_lifecycle_kpis
+               where period_grain = ? and metric = 'customers' order by period_start, stage""", [grain])
+
+    def transitions(self, grain: str) -> tuple[str | None, pd.DataFrame]:
+        last = self.con.execute("select max(period_start) from marts.rpt_lifecycle_transitions where period_grain = ?",
+                                [grain]).fetchone()[0]  # type: ignore[index]
+        if last is None:
+            return None, pd.DataFrame()
+        return str(last), self.df(
+            """select from_stage, to_stage, customers,
+                      customers / sum(customers) over (partition by from_stage) as share_of_from
+               from marts.rpt_lifecycle_transitions where period_grain = ? and period_start = ?
+               order by from_stage, to_stage""", [grain, last])
+
+    # ---- churn -----------------------------------------------------------------------------------
+
+    def churn_by_month(self) -> pd.DataFrame:
+        return self.df(
+            """select date_trunc('month', churn_date)::date as month, churn_type, voluntariness,
+                      count(*) as churn_events
+               from marts.fct_churn_events group by all order by all""")
+
+    def churn_drivers(self) -> pd.DataFrame:
+        return self.df(
+            """select driver, driver_source, exposed, exposed_churned, odds_ratio,
+                      odds_ratio_ci_lower, odds_ratio_ci_upper, is_ranked, min_support,
+                      case when is_ranked then 'ranked (enough support)'
+                           else 'below minimum support' end as support
+               from marts.rpt_churn_drivers where odds_ratio is not null
+               order by is_ranked desc, odds_ratio desc""")
+
+    # ---- cancellation flow -----------------------------------------------------------------------
+
+    def cancellation_funnel(self) -> pd.DataFrame:
+        return self.df(
+            """select unnest(['1 sessions', '2 offers shown', '3 deflected', '4 saved']) as step,
+                      unnest([sum(sessions), sum(offers_shown), sum(deflected), sum(saved)])::bigint as sessions
+               from marts.rpt_cancellation_flow""")
+
+    def saved_revenue_by_month(self) -> pd.DataFrame:
+        return self.df(
+            """select month_start, sum(saved_revenue)::double as saved_revenue, sum(saved)::bigint as saved
+               from marts.rpt_cancellation_flow group by month_start order by month_start""")
+
+    # ---- win-back --------------------------------------------------------------------------------
+
+    def recall_by_channel(self) -> pd.DataFrame:
+        return self.df(
+            """select channel, treated, holdout, incremental_recalls, incremental_recalls_ci_low,
+                      incremental_recalls_ci_high, roi, roi_ci_low, roi_ci_high, total_cost,
+                      incremental_revenue, recommendation
+               from marts.rpt_recall_roi where level = 'channel' order by channel""")
+
+    def worth_recalling(self) -> pd.DataFrame:
+        return self.df(
+            """select value_tier, service_demand, targets, treated, holdout, uplift, uplift_ci_low,
+                      uplift_ci_high, roi, recommendation, recommendation_reason
+               from marts.rpt_recall_roi where level = 'value_tier_service'
+               order by case value_tier when 'high' then 1 when 'medium' then 2 else 3 end,
+                        service_demand""")
+
+    # ---- churn risk ------------------------------------------------------------------------------
+
+    def p_alive_histogram(self) -> pd.DataFrame:
+        return self.df(
+            """select least(floor(p_alive * 20), 19) / 20 as bin_start,
+                      least(floor(p_alive * 20), 19) / 20 + 0.05 as bin_end, risk_tier,
+                      count(*) as customers
+               from marts.fct_churn_risk where p_alive is not null group by all order by all""")
+
+    def at_risk_segments(self, limit: int = 10) -> pd.DataFrame:
+        return self.df(
+            f"""select lifecycle_stage, coalesce(risk_reasons, '(none)') as risk_reasons,
+                       count(*) as customers, avg(p_alive) as mean_p_alive,
+                       sum(revenue_last_period)::double as revenue_last_period
+                from marts.fct_churn_risk where risk_tier = 'high'
+                group by all order by customers desc, lifecycle_stage limit {int(limit)}""")
+
+    # ---- data quality ----------------------------------------------------------------------------
+
+    def loads_by_source(self) -> pd.DataFrame:
+        if not self.has("audit.source_loads"):
+            return pd.DataFrame()
+        return self.df(
+            """select source, sum(rows_read)::bigint as rows_read, sum(rows_loaded)::bigint as rows_loaded,
+                      sum(rows_quarantined)::bigint as rows_quarantined, count(*) as loads
+               from audit.source_loads group by source order by source""")
+
+    def quarantine_by_reason(self) -> pd.DataFrame:
+        if not self.has("audit.quarantine"):
+            return pd.DataFrame()
+        return self.df(
+            """select source, reason, count(*) as rows_quarantined
+               from audit.quarantine group by all order by rows_quarantined desc, source, reason""")
+
+    def identity_quality(self) -> pd.DataFrame:
+        return self.df(
+            """select metric_group, metric, sort_order, value, base, share_of_base, description
+               from marts.rpt_identity_quality order by metric_group, sort_order""")

@@ -1,0 +1,78 @@
+"""What every published report must show, checked in a real headless Chromium with networking off.
+
+The figures it is compared with are read from the publication's own marts here, by SQL written
+for the test (not the report's queries), so a page that disagrees with its marts fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from html import unescape
+from pathlib import Path
+
+import duckdb
+
+from tests.support.browser import visit
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = Path(os.environ.get("LIUCUN_TEST_OUTPUT", REPO / "test-output"))
+
+READY = "window.liucunReport.ready.then(c => ({charts: c, expected: window.liucunReport.expected}))"
+
+
+def page_figures(html: str) -> dict[tuple[str, str], str]:
+    """The headline table's cells as shown: (figure, period) -> text."""
+    cells = re.findall(r'data-figure="([a-z_]+)" data-period="([a-z_]+)"[^>]*>\s*([^<]*)', html)
+    return {(figure, period): unescape(text).strip() for figure, period, text in cells}
+
+
+def check_report(page: Path, published: Path, screenshot: str) -> dict:
+    """Open ``page`` offline and check it against the marts of ``published`` (a DuckDB file).
+    Returns the charts' mark counts for the caller's own checks."""
+    html = page.read_text(encoding="utf-8")
+    assert "<script src=" not in html and 'rel="stylesheet"' not in html, "the page loads something"
+    assert not re.search(r"""(src|href)=["']https?://""", html), "the page links a resource on the network"
+    with duckdb.connect(str(published), read_only=True) as con:
+        version, run_id = con.execute("select version, run_id from audit.publications "
+                                      "order by published_at desc limit 1").fetchone()
+        grain = con.execute("select min(period_grain) from marts.rpt_retention_rate").fetchone()[0]
+        last = con.execute(
+            """select period_start, customers_start, customers_end, customers_new, crr, strict_retention_rate
+               from marts.rpt_retention_rate where segment_type = 'all' and customers_start > 0
+               order by period_start desc limit 1""").fetchone()
+        cohort_cells = con.execute("select count(*) from marts.rpt_cohort_retention "
+                                   "where segment_type = 'all' and period_grain = ?", [grain]).fetchone()[0]
+        lifecycle_periods = con.execute("select count(*) from marts.rpt_activity_lifecycle where period_grain = ?",
+                                        [grain]).fetchone()[0]
+    # the page is the one of this publication
+    assert f'<meta name="liucun-version" content="{version}">' in html
+    assert f'<meta name="liucun-run-id" content="{run_id}">' in html
+
+    # the headline equals the marts: CRR recomputed as (E - N) / S from the mart's own S, E, N
+    period, s, e, n, crr, strict = last
+    shown = page_figures(html)
+    assert shown[("crr", "last")] == f"{(e - n) / s:.1%}" == f"{crr:.1%}"
+    assert shown[("customers_start", "last")] == f"{s:,}"
+    assert shown[("customers_end", "last")] == f"{e:,}"
+    assert shown[("customers_new", "last")] == f"{n:,}"
+    assert shown[("strict_retention_rate", "last")] == f"{strict:.1%}"
+    value = re.search(r'data-figure="crr" data-period="last"\s+data-value="([^"]+)"', html)
+    assert value and abs(float(value.group(1)) - crr) < 1e-12
+    assert f"Last complete {grain} ({period})" in html
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / f"{screenshot}.png"
+    seen = visit(page, READY, screenshot=shot)
+    assert seen.blocked == [], f"the page asked the network for {seen.blocked[:3]}"
+    assert seen.console_errors == [] and seen.page_errors == [], (seen.console_errors, seen.page_errors)
+    charts, expected = seen.result["charts"], seen.result["expected"]
+    assert charts and set(charts) == set(expected)
+    for chart, drawn in charts.items():
+        assert drawn["error"] is None, (chart, drawn["error"])
+        # every row of the chart's data is drawn (layers may draw more marks per row)
+        assert drawn["marks"] >= expected[chart] > 0, (chart, drawn, expected[chart])
+    assert charts["cohort_heatmap"]["marks"] == 2 * cohort_cells  # a cell and its label per row
+    assert charts["activity_lifecycle"]["marks"] == 4 * lifecycle_periods  # new, returning, resurrecting, dormant
+    assert shot.stat().st_size > 50_000  # a page of charts, not a blank one
+    return charts
