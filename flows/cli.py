@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import signal
 import sys
@@ -12,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from flows.runtime import stopping
+from flows.runtime import progress, stopping
 
 DEFAULT_END_DATE = date(2026, 10, 31)
 
@@ -94,7 +96,8 @@ USER_ERRORS = ("ConfigError", "SourceError", "SourceUnreachable", "SaltMissing",
 
 
 def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
-                  allow_generated_salt: bool, publish_postgres: str | None = None, engine: str | None = None) -> int:
+                  allow_generated_salt: bool, publish_postgres: str | None = None, engine: str | None = None,
+                  quiet: bool = False) -> int:
     from flows.gates import worker as gate_worker
 
     started, started_wall = time.perf_counter(), time.time()
@@ -103,14 +106,14 @@ def _run_pipeline(config: Path, warehouse: Path, as_of: date | None, full_refres
     gate_worker.start_early()
     try:
         return _checked_run(config, warehouse, as_of, full_refresh, allow_generated_salt, publish_postgres,
-                            started, started_wall, engine)
+                            started, started_wall, engine, quiet)
     finally:
         gate_worker.discard_early()  # the run never took it (it stopped before its flow started)
 
 
 def _checked_run(config: Path, warehouse: Path, as_of: date | None, full_refresh: bool,
                  allow_generated_salt: bool, publish_postgres: str | None, started: float,
-                 started_wall: float, engine: str | None = None) -> int:
+                 started_wall: float, engine: str | None = None, quiet: bool = False) -> int:
     from flows.check import check
 
     report = check(config, warehouse, allow_generated_salt, as_of, engine)  # before Prefect starts: a second, not minutes
@@ -124,7 +127,11 @@ def _checked_run(config: Path, warehouse: Path, as_of: date | None, full_refresh
     from flows.runtime.prefect_api import use_for_this_process
     from flows.runtime.redact import redact
 
-    debug_log = clilog.setup(warehouse)
+    # on a terminal: one line per step and bars (flows/runtime/progress.py) instead of the library
+    # logs, which go to the debug log (and Prefect) only; cron, CI and --quiet see plain output
+    show = sys.stdout.isatty() and not quiet
+    # (the steps' lines carry the loads' warnings and the gates' warning counts)
+    debug_log = clilog.setup(warehouse, console_level=logging.ERROR if show else logging.WARNING if quiet else None)
     published_before = _published_version(warehouse)
     # SIGTERM (kill, a service manager) stops the run as Ctrl-C does; inside the flow
     # flows/runtime/stopping.py ends the running tasks first
@@ -135,11 +142,13 @@ def _checked_run(config: Path, warehouse: Path, as_of: date | None, full_refresh
         api = _prefect_api()
         if api is not None:
             use_for_this_process(api)
-        summary = retention_pipeline(
-            config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
-            full_refresh=full_refresh, allow_generated_salt=allow_generated_salt,
-            publish_postgres_dsn_env=_publish_postgres_env(publish_postgres), engine=engine,
-        )
+        with progress.show_in_terminal() if show else contextlib.nullcontext():
+            summary = retention_pipeline(
+                config_path=str(config), warehouse_dir=str(warehouse), as_of=as_of,
+                full_refresh=full_refresh, allow_generated_salt=allow_generated_salt,
+                publish_postgres_dsn_env=_publish_postgres_env(publish_postgres), engine=engine,
+            )
+        summary = {**summary, "log": str(debug_log)}
         if api is not None:
             summary = {**summary, "prefect_ui": f"{api.ui}/runs/flow-run/{summary['run_id']}"}
     except PostgresPublishFailed as exc:
@@ -269,6 +278,8 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
     print(f"  report:    {s['report']}  (open it in a browser; works offline)" if s.get("report")
           else "  report:    NOT DRAWN (see the log); `liucun report --warehouse DIR` draws it again")
     print(f"  reports:   {s['reports']}")
+    if s.get("log"):
+        print(f"  log:       {s['log']}")
     if s.get("prefect_ui"):
         print(f"  prefect:   {s['prefect_ui']}")
     h = s.get("headline")
@@ -303,13 +314,13 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"using demo sources already generated in {sources}")
     os.environ["LIUCUN_DATA_DIR"] = str(sources)
     return _run_pipeline(Settings().demo_config, warehouse, args.end_date, False, allow_generated_salt=True,
-                         publish_postgres=args.publish_postgres, engine=args.engine)
+                         publish_postgres=args.publish_postgres, engine=args.engine, quiet=args.quiet)
 
 
 def _run(args: argparse.Namespace) -> int:
     return _run_pipeline(Path(args.config), Path(args.warehouse).resolve(), args.as_of,
                          args.full_refresh, allow_generated_salt=False, publish_postgres=args.publish_postgres,
-                         engine=args.engine)
+                         engine=args.engine, quiet=args.quiet)
 
 
 def _contracts(args: argparse.Namespace) -> int:
@@ -425,6 +436,10 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+QUIET_HELP = ("no step-by-step progress and no informational logs on the console: warnings, errors "
+              "and the summary only (output that is not a terminal never shows progress bars)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="liucun", description="liucun (留存): customer-retention analytics pipeline")
     sub = p.add_subparsers(dest="command", required=True)
@@ -452,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--faults", action="store_true", help="demo with corrupted input (the run must fail)")
     d.add_argument("--publish-postgres", metavar="DSN", type=_dsn_or_env, help=PUBLISH_POSTGRES_HELP)
     d.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
+    d.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     d.set_defaults(func=_demo)
 
     c = sub.add_parser("contracts", help="print the canonical source contracts (markdown)")
@@ -464,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--full-refresh", action="store_true")
     r.add_argument("--publish-postgres", metavar="DSN", type=_dsn_or_env, help=PUBLISH_POSTGRES_HELP)
     r.add_argument("--engine", choices=ENGINES, help=ENGINE_HELP)
+    r.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     r.set_defaults(func=_run)
 
     ck = sub.add_parser("check", help="validate a config, its files' headers, the salt and the warehouse "

@@ -33,7 +33,7 @@ from flows.publish.postgres import (
     masked_dsn,
     redact,
 )
-from flows.runtime import stopping
+from flows.runtime import progress, stopping
 from flows.runtime.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
 
@@ -66,6 +66,7 @@ def extract_source_task(src: SourceConfig, data_dir: Path, scratch_dir: Path, st
     run's extract store (in memory, shared with the other sources; see flows/ingest/load.py)."""
     salt = resolve_pii_salt(Settings(), warehouse_root, allow_generated_salt)  # never a task input
     ex = extract_source(src, data_dir, scratch_dir, state, as_of, salt, store)
+    progress.advance()  # one more source read (the ingest step's bar)
     get_run_logger().info("%s: %d rows read from %d new file(s)%s", src.name, ex.rows_read, len(ex.files),
                           f", {ex.files_skipped} unchanged file(s) skipped" if ex.files_skipped else "")
     return ex

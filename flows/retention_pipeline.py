@@ -51,7 +51,7 @@ from flows.pipeline_tasks import (
     validate_layer,
 )
 from flows.publish import fingerprint
-from flows.runtime import stopping
+from flows.runtime import progress, stopping
 from flows.runtime.memwatch import MemoryWatch
 from flows.runtime.redact import redacting
 from flows.settings import Settings, resolve_pii_salt
@@ -81,6 +81,11 @@ def _current_publication_if_unchanged(engine: Engine, inputs: dict[str, str], lo
                  ", ".join(differ), current.version)
         return None
     return current
+
+
+def _gate_detail(gate: Any) -> str:
+    return (f"{'passed' if gate.passed else 'FAILED'}: {gate.evaluated} checks, "
+            f"{len(gate.warnings)} warning{'' if len(gate.warnings) == 1 else 's'}")
 
 
 def _existing_page(engine: Engine, version: str) -> str | None:
@@ -145,12 +150,13 @@ def retention_pipeline(
     watch = MemoryWatch()
 
     @contextlib.contextmanager
-    def step(name: str) -> Iterator[None]:
+    def step(name: str, label: str | None = None, total: int | None = None) -> Iterator[dict[str, Any]]:
         stopping.check()  # a stop requested by a signal takes effect between steps
         started = time.perf_counter()
         watch.since_mark()
-        try:
-            yield
+        try:  # on a terminal, one line per step (flows/runtime/progress.py); ``label`` names it there
+            with progress.step(label or name, total) as shown:
+                yield shown
         finally:
             seconds[name] = round(seconds.get(name, 0.0) + time.perf_counter() - started, 3)
             peak_mb[name] = max(peak_mb.get(name, 0.0), watch.since_mark())
@@ -167,9 +173,12 @@ def retention_pipeline(
         inputs = fingerprint.inputs(config, as_of, dbt_vars, settings.dbt_project_dir)
         # the extracts wait in memory (one cap for all: LIUCUN_INGEST_MEMORY_MB) until the merge
         store = run_scope.enter_context(ExtractStore(run_id, run_dir / "extract.spill", settings.ingest_memory_mb))
-        with step("ingest"):
+        with step("ingest", "ingest: read sources", total=len(config.sources)) as shown:
             extracts = extract_sources(config, {} if full_refresh else engine.source_state(), run_dir, as_of,
                                        local.root, allow_generated_salt, store.name)
+            shown["detail"] = (f"{sum(ex.rows_read for ex in extracts):,} new rows, {len(extracts)} sources"
+                               + (f" ({sum(ex.files_skipped for ex in extracts)} files unchanged)"
+                                  if any(ex.files_skipped for ex in extracts) else ""))
         # nothing new and nothing else changed: the current publication is what this run would
         # publish. A run that also publishes to PostgreSQL always runs in full, so a PostgreSQL
         # target that missed a publication catches up.
@@ -182,40 +191,48 @@ def retention_pipeline(
         # dbt's import and parse (about 2 s) run in a background thread while the run merges its
         # extracts (DuckDB's work, mostly outside Python) and the raw gate runs in its worker
         dbt_parse_ahead(dbt_env, settings.dbt_project_dir, run_dir, dbt_vars, local.dbt_parse_cache)
-        with step("start"):  # copy of the raw state the run builds on
+        with step("start", "start: copy the last state"):  # copy of the raw state the run builds on
             candidate = engine.start_candidate(run_id, full_refresh)
         reports = engine.report_dir(run_id)
         log.info("run %s: building candidate %s (as of %s)", run_id, candidate.location, as_of)
-        with step("ingest"):
+        with step("ingest", "ingest: load raw layer") as shown:
             loads = merge_sources(engine, candidate, extracts, run_id, store.name)
+            shown["lines"] = [f"{r.source:<24} {r.rows_loaded:>11,} loaded {r.rows_quarantined:>9,} quarantined"
+                              for r in loads if r.rows_read or r.rows_quarantined]
+            shown["lines"] += [f"warning: {r.source}: {w}" for r in loads for w in r.warnings]
+            shown["detail"] = (f"{sum(r.rows_loaded for r in loads):,} rows loaded, "
+                               f"{sum(r.rows_quarantined for r in loads):,} quarantined")
         store.close()  # its memory goes back before dbt runs
         # daily builds: the identity models absorb this run's loads instead of recomputing
         rebuild = engine.models_rebuild_reason(candidate, full_refresh, inputs, loads)
         engine.prepare_models(candidate)  # and source ml exists (empty) before dbt runs, fitted or not
         current = engine.current_publication()
         params = GateParams.from_config(config, as_of, current.row_counts if current else {})
-        with step("gate raw"):
+        with step("gate raw") as shown:
             gates = {"raw": validate_layer(engine, "raw", candidate, params, reports)}
+            shown["detail"] = _gate_detail(gates["raw"])
         # two dbt invocations, not three (each costs seconds before its first node): staging with
         # int_customer_rfm and its upstream, the staging gate, the BG/NBD fit the marts read (source
         # ml), then the rest. Nothing is published unless every gate passes.
-        with step("dbt staging + model inputs"):
-            dbt_build(f"staging {DBT_MODEL_INPUTS}", dbt_env, settings.dbt_project_dir, run_dir, dbt_vars,
+        with step("dbt staging + model inputs") as shown:
+            shown["detail"] = dbt_build(f"staging {DBT_MODEL_INPUTS}", dbt_env, settings.dbt_project_dir, run_dir, dbt_vars,
                       buildable=True, keep_results=reports / "dbt_run_results_1.json",
-                      parse_cache=local.dbt_parse_cache, full_refresh=rebuild is not None)
-        with step("gate staging"):
+                      parse_cache=local.dbt_parse_cache, full_refresh=rebuild is not None).brief()
+        with step("gate staging") as shown:
             gates["staging"] = validate_layer(engine, "staging", candidate, params, reports)
-        with step("fit"):
-            fit_bgnbd(engine, candidate, as_of)
-        with step("dbt intermediate + marts"):
-            dbt_build("", dbt_env, settings.dbt_project_dir, run_dir, dbt_vars,
+            shown["detail"] = _gate_detail(gates["staging"])
+        with step("fit", "fit: BG/NBD churn model") as shown:
+            fitted = fit_bgnbd(engine, candidate, as_of)
+            shown["detail"] = f"{fitted.fit.n_customers:,} customers" if fitted.fit else ""
+        with step("dbt intermediate + marts") as shown:
+            shown["detail"] = dbt_build("", dbt_env, settings.dbt_project_dir, run_dir, dbt_vars,
                       exclude=f"staging {DBT_MODEL_INPUTS}", buildable=True,
                       keep_results=reports / "dbt_run_results_2.json", parse_cache=local.dbt_parse_cache,
-                      full_refresh=rebuild is not None)
+                      full_refresh=rebuild is not None).brief()
             forget_parse(run_dir)
         models_built = engine.models_built(candidate, rebuild, sum(1 for r in loads if r.rows_loaded))
         log.info("models: %s", models_built)
-        with step("gate marts"):
+        with step("gate marts") as shown:
             # the next publication is written where no reader looks while the marts gate validates
             # the candidate (both only read it); it becomes visible only once every gate has passed
             preparing = prepare_publication.submit(engine, candidate, run_id)
@@ -227,16 +244,19 @@ def retention_pipeline(
                 _discard_when_written(engine, preparing)
                 raise
             prepared = preparing.result()
+            shown["detail"] = _gate_detail(gates["marts"])
         gate_summary = {k: {"passed": g.passed, "evaluated": g.evaluated, "warnings": len(g.warnings)}
                         for k, g in gates.items()}
-        with step("report"):  # drawn from the prepared publication, into it: visible with its marts
+        with step("report") as shown:  # drawn from the prepared publication, into it: visible with its marts
             try:
                 drawn = render_report(engine, prepared, run_id, as_of, reports)
+                shown["detail"] = "drawn" if drawn else "NOT DRAWN (see the log)"
             except BaseException:
                 engine.discard_publication(prepared)
                 raise
-        with stopping.deferred(), step("publish"):  # a stop while publishing waits for the publish
+        with stopping.deferred(), step("publish") as shown:  # a stop while publishing waits for the publish
             pub = publish_candidate(engine, prepared, as_of, gate_summary)
+            shown["detail"] = f"version {pub.version}, {len(pub.row_counts)} marts"
             # what it was built from, the run's raw loads and ledgers become the state
             engine.commit(candidate, run_id, pub, inputs)
         # after the DuckDB side is complete, still under the lock (the published file cannot change)

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from flows.runtime import stopping
+from flows.runtime import progress, stopping
 
 
 class DbtFailed(RuntimeError):
@@ -43,6 +43,12 @@ class DbtRunSummary:
 
     def count(self, resource: str) -> int:
         return sum(1 for r in self.results if r["unique_id"].split(".")[0] == resource)
+
+    def brief(self) -> str:
+        """What the invocation built, as a person reads it: ``20 models, 57 tests``."""
+        seeds = self.count("seed")
+        return (f"{self.count('model')} models, {self.count('test')} tests"
+                + (f", {seeds} seed{'s' if seeds != 1 else ''}" if seeds else ""))
 
 
 def dbt_executable() -> str:
@@ -152,6 +158,8 @@ def run_dbt_in_process(
 
     def forward(event: Any) -> None:  # dbt's worker threads: what the old console filter showed
         info = event.info
+        if info.name.endswith("Result") and getattr(event.data, "total", 0):  # a node done: N of total
+            progress.advance(done=int(event.data.index), total=int(event.data.total))
         if info.level in ("warn", "error") or info.name in _FORWARDED:
             text = info.msg.strip()
             tail.append(text)

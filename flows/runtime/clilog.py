@@ -35,8 +35,11 @@ def _loggers() -> list[logging.Logger]:
     return [logging.getLogger()] + [lg for lg in manager.loggerDict.values() if isinstance(lg, logging.Logger)]
 
 
-def setup(warehouse: Path) -> Path:
+def setup(warehouse: Path, console_level: int | None = None) -> Path:
     """Send DEBUG to the debug log and strip tracebacks from console handlers; returns the log path.
+    ``console_level``: the console handlers show records from that level up only (a terminal
+    showing the run's steps instead, or ``--quiet``); everything still reaches the debug log and
+    Prefect. None: as Prefect configured them.
 
     Call after Prefect's logging is configured (``import prefect.main`` does it)."""
     path = warehouse / "logs" / "liucun-debug.log"
@@ -57,6 +60,11 @@ def setup(warehouse: Path) -> Path:
             if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) \
                     and not isinstance(h.formatter, _NoTraceback):
                 h.setFormatter(_NoTraceback(h.formatter))
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                if not hasattr(h, "_liucun_level"):
+                    h._liucun_level = h.level  # type: ignore[attr-defined]
+                h.setLevel(h._liucun_level if console_level is None  # type: ignore[attr-defined]
+                           else max(h._liucun_level, console_level))  # type: ignore[attr-defined]
         if (lg is root or not lg.propagate) and file_handler not in lg.handlers:
             lg.addHandler(file_handler)
     own = logging.getLogger("liucun")  # the CLI's own debug records: the file only, never the terminal

@@ -16,6 +16,7 @@ import pytest
 from expectations.results import GateFailed
 from flows.ingest.load import SourceError
 from tests.support.pipeline import DEMO_CONFIG
+from tests.support.processes import as_seen, run_in_terminal
 from tests.support.report_checks import check_report, page_figures
 
 REPO = Path(__file__).resolve().parents[2]
@@ -213,16 +214,31 @@ def test_a_reader_of_the_old_file_keeps_a_consistent_old_version(published, clea
 
 
 def test_demo_command_end_to_end(tmp_path: Path):
-    """The README's `liucun demo`, as a user runs it (its own process and Prefect server)."""
+    """The README's `liucun demo`, as a user runs it at a terminal (its own process and Prefect
+    server): one line per step with what it did, no pages of library logs, the full logs in the
+    file the summary names."""
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
     env.pop("LIUCUN_PII_SALT", None)  # the demo makes its own salt beside the warehouse
     liucun = Path(sys.executable).with_name("liucun")
-    proc = subprocess.run(
+    code, shown = run_in_terminal(
         [str(liucun), "demo", "--warehouse", str(tmp_path / "wh"), "--customers", "1500", "--months", "12"],
-        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "customer retention rate CRR = (E - N) / S" in proc.stdout
-    assert "gates: raw passed" in proc.stdout
+        env, tmp_path, timeout=600)
+    lines = as_seen(shown)
+    assert code == 0, "\n".join(lines[-60:])
+    steps = [line for line in lines if line.startswith("✓ ")]
+    assert [s.split("  ")[0][2:].strip() for s in steps] == [
+        "ingest: read sources", "start: copy the last state", "ingest: load raw layer", "gate raw",
+        "dbt staging + model inputs", "gate staging", "fit: BG/NBD churn model", "dbt intermediate + marts",
+        "gate marts", "report", "publish"], "\n".join(lines)
+    assert any(re.search(r"gate raw\s+[\d.]+s  passed: \d+ checks", s) for s in steps)
+    assert any(re.search(r"dbt staging \+ model inputs\s+[\d.]+s  \d+ models, \d+ tests", s) for s in steps)
+    assert any(re.match(r"orders\s+[\d,]+ loaded\s+0 quarantined", line.strip()) for line in lines)
+    assert "\x1b[" in shown  # a terminal: colours and redrawn progress rows
+    # no library log lines on the terminal; they are in the log file the summary names
+    assert not [line for line in lines if "| INFO" in line or "Task run '" in line], "\n".join(lines)
+    assert "customer retention rate CRR = (E - N) / S" in shown
+    log = re.search(r"^  log:\s+(\S+)$", "\n".join(lines), re.M).group(1)
+    assert "gate raw: PASSED" in Path(log).read_text(encoding="utf-8")
     salt = tmp_path / "wh" / ".secrets" / "pii_salt"
     assert salt.exists() and oct(salt.stat().st_mode & 0o777) == "0o600"
     # a second run started with faults on the same warehouse fails and says why: the faulty
