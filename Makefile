@@ -9,7 +9,7 @@ export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 
-.PHONY: bench browser setup setup-spark demo test test-unit test-integration test-e2e lint docs clean serve
+.PHONY: bench browser readme-screenshot setup setup-spark demo test test-unit test-integration test-e2e lint docs clean serve
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -64,6 +64,10 @@ test-e2e: setup-spark browser
 ## bench: liucun runs (tiny input, demo size, 10x on DuckDB and Spark; 50x full refresh only) beside a raw DuckDB scan and a pandas notebook, as ratios (slow)
 bench: setup-spark
 	$(VENV)/bin/python -m tests.benchmarks.bench_run --scale 1 --scale 10 --large 50
+
+## readme-screenshot: docs/report.png, the top of ./warehouse's current report as headless Chromium draws it (after make demo)
+readme-screenshot: setup-spark browser
+	$(VENV)/bin/python -m tests.support.readme_screenshot warehouse docs/report.png
 
 lint: setup
 	$(VENV)/bin/ruff check flows expectations tests

@@ -378,6 +378,11 @@ def _script_json(value: Any) -> str:
     return json.dumps(value, default=str).replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
+def _period(start: str, grain: str | None) -> str:
+    """A period as readers name it: 2026-10 for a month, the first day otherwise."""
+    return start[:7] if grain == "month" else start
+
+
 def headline_rows(last: Headline, previous: Headline | None, year: Headline | None) -> list[dict[str, Any]]:
     def figures(h: Headline | None) -> dict[str, Any]:
         if h is None:
@@ -401,9 +406,9 @@ def headline_rows(last: Headline, previous: Headline | None, year: Headline | No
             if values[0] is None or v is None:
                 deltas.append("")
             elif kind == "pct":
-                deltas.append(f"{(values[0] - v) * 100:+.1f} pts")
+                deltas.append(f"change {(values[0] - v) * 100:+.1f} pts")
             else:
-                deltas.append(f"{int(values[0]) - int(v):+,}")
+                deltas.append(f"change {int(values[0]) - int(v):+,}")
         rows.append({"key": key, "label": label, "values": [fmt(v) for v in values],
                      "raw": [None if v is None else float(v) for v in values], "deltas": deltas})
     return rows
@@ -429,7 +434,7 @@ def render(reader: MartReader, meta: ReportMeta) -> str:
     return env.get_template("report.html.j2").render(
         meta=meta, grain=grain, sections=sections, docs_link=docs_link,
         headline=None if last is None else headline_rows(last, previous, year),
-        periods=[h.period_start if h else None for h in (last, previous, year)],
+        periods=[_period(h.period_start, grain) if h else None for h in (last, previous, year)],
         rendered_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         specs_json=_script_json(specs),
         expected_json=_script_json({f.id: f.rows for s in sections for f in s.figures if f.spec is not None}),

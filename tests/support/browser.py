@@ -32,9 +32,10 @@ class PageVisit:
     result: Any = None  # what ``evaluate`` returned
 
 
-def visit(page_file: Path, evaluate: str, screenshot: Path | None = None, timeout_ms: int = 60_000) -> PageVisit:
+def visit(page_file: Path, evaluate: str, screenshot: Path | None = None, timeout_ms: int = 60_000,
+          clip_height: int | None = None) -> PageVisit:
     """Load ``page_file`` offline, await the JavaScript expression ``evaluate`` (it may return a
-    promise) and, if asked, save a full-page screenshot."""
+    promise) and, if asked, save a screenshot: the full page, or its top ``clip_height`` pixels."""
     from playwright.sync_api import sync_playwright
 
     out = PageVisit()
@@ -58,7 +59,8 @@ def visit(page_file: Path, evaluate: str, screenshot: Path | None = None, timeou
             out.result = page.evaluate(evaluate)
             if screenshot is not None:
                 screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
+                clip = None if clip_height is None else {"x": 0, "y": 0, "width": 1280, "height": clip_height}
+                page.screenshot(path=str(screenshot), full_page=True, clip=clip)
         finally:
             browser.close()
     return out

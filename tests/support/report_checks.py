@@ -59,7 +59,7 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
     assert shown[("strict_retention_rate", "last")] == f"{strict:.1%}"
     value = re.search(r'data-figure="crr" data-period="last"\s+data-value="([^"]+)"', html)
     assert value and abs(float(value.group(1)) - crr) < 1e-12
-    assert f"Last complete {grain} ({period})" in html
+    assert f"Last complete {grain} ({str(period)[:7] if grain == 'month' else period})" in html
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / f"{screenshot}.png"
