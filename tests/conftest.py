@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = Path(str(item.fspath)).relative_to(REPO / "tests").parts[0]
         if tier in ("unit", "integration", "e2e"):
             item.add_marker(getattr(pytest.mark, tier))
+
+
+DEMO_END = date(2026, 10, 31)  # the demo sample's last day (liucun demo's default)
+
+
+@pytest.fixture(scope="session")
+def demo_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo-size sample (20,000 people, 24 months, seed 42), generated once for the test run:
+    the generator's own tests and the integration tests that need its planted truths read it."""
+    from flows.generate import generate
+
+    out = tmp_path_factory.mktemp("demo_sources")
+    generate(out, customers=20000, months=24, seed=42, end_date=DEMO_END)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_built(demo_sources: Path, tmp_path_factory: pytest.TempPathFactory):
+    """(candidate db, dbt run summary): the demo sample ingested and built by dbt, once (tests only
+    read it)."""
+    from tests.support.pipeline import build_candidate
+
+    return build_candidate(demo_sources, tmp_path_factory.mktemp("demo_candidate"), DEMO_END,
+                           os.environ["LIUCUN_PII_SALT"])
 
 
 @pytest.fixture(scope="session")

@@ -366,11 +366,34 @@ class _Builder:
 
 @cache
 def vega_bundle() -> str:
-    """vega, vega-lite and vega-embed as one script (vl-convert ships it; no network)."""
-    import vl_convert as vlc
+    """vega, vega-lite and vega-embed as one script (vl-convert ships it; no network).
+
+    vl-convert builds it in about 2 s of CPU; the result depends only on the installed versions,
+    so it is kept in the user's cache folder (``$XDG_CACHE_HOME/liucun``, else ``~/.cache/liucun``)
+    under a name that carries them, and later runs read it back."""
+    import os
+    from importlib.metadata import version
+
     from altair.utils._importers import vl_version_for_vl_convert
 
-    return vlc.javascript_bundle(vl_version=vl_version_for_vl_convert())
+    vl_version = vl_version_for_vl_convert()
+    cache_dir = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "liucun"
+    path = cache_dir / f"vega-embed-bundle-vlc{version('vl-convert-python')}-vl{vl_version}.js"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    import vl_convert as vlc
+
+    bundle = vlc.javascript_bundle(vl_version=vl_version)
+    try:  # written whole, then renamed: a reader never sees part of it
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(bundle, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:  # a read-only home: build it each time
+        pass
+    return bundle
 
 
 def _script_json(value: Any) -> str:

@@ -10,15 +10,11 @@ intervals that include 1.
 from __future__ import annotations
 
 import csv
-import os
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
-
-from flows.generate import generate
-from tests.support.pipeline import build_candidate
 
 END = date(2026, 10, 31)
 #: planted driver (truth/driver_effects.csv) -> driver in rpt_churn_drivers
@@ -29,11 +25,9 @@ DRIVER_NAMES = {"product_quality": "ticket_product_quality", "delivery_delay": "
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("demo_sources")
-    generate(out, customers=20000, months=24, seed=42, end_date=END)
-    db, _ = build_candidate(out, tmp_path_factory.mktemp("demo_candidate"), END, os.environ["LIUCUN_PII_SALT"])
-    return out, db
+def demo(demo_sources: Path, demo_built) -> tuple[Path, Path]:
+    """The test run's demo sample (tests/conftest.py) and its built candidate."""
+    return demo_sources, demo_built[0]
 
 
 def _truth(sources: Path) -> list[dict[str, str]]:

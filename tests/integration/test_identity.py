@@ -27,15 +27,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
-from flows.generate import generate
 from flows.ingest.pii import pii_hash_sql
 from tests.support.pipeline import build_candidate
 
 # exactly what `liucun demo` uses
-DEMO = {"customers": 20000, "months": 24, "seed": 42, "end_date": date(2026, 10, 31)}
-AS_OF = DEMO["end_date"]
+AS_OF = date(2026, 10, 31)  # the last day of the test run's demo sample (tests/conftest.py demo_sources)
 IDENTITY_MODELS = ("int_identifiers_observed", "int_identifier_pairs_observed",
                    "int_identifiers_excluded", "int_identifiers_clustered",
                    "int_identifiers_mapped_to_customers", "dim_customers", "rpt_identity_quality",
@@ -44,19 +41,6 @@ IDENTITY_MODELS = ("int_identifiers_observed", "int_identifier_pairs_observed",
 NEW_CRM_ID = "C00000042"  # generated CRM ids are C + 8 digits >= 10,000,000: no clash
 NEW_PHONE = "19900000042"
 NEW_ORDER_ID = "O0000000042"
-
-
-@pytest.fixture(scope="module")
-def demo_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo_sources")
-    generate(out, **DEMO)
-    return out
-
-
-@pytest.fixture(scope="module")
-def demo_built(demo_sources: Path, tmp_path_factory: pytest.TempPathFactory):
-    work = tmp_path_factory.mktemp("demo_candidate")
-    return build_candidate(demo_sources, work, AS_OF, os.environ["LIUCUN_PII_SALT"])
 
 
 def _truth(con: duckdb.DuckDBPyConnection, sources: Path) -> pd.DataFrame:

@@ -18,7 +18,6 @@ window, identity mapping or holdout timing. The per-channel 95 % results are pri
 from __future__ import annotations
 
 import csv
-import os
 from datetime import date
 from pathlib import Path
 from statistics import NormalDist
@@ -26,19 +25,13 @@ from statistics import NormalDist
 import duckdb
 import pytest
 
-from flows.generate import generate
-from tests.support.pipeline import build_candidate
-
 END = date(2026, 10, 31)
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("demo_sources")
-    generate(Path(out), customers=20000, months=24, seed=42, end_date=END)
-    db, _ = build_candidate(out, tmp_path_factory.mktemp("demo_candidate"), END,
-                            os.environ["LIUCUN_PII_SALT"])
-    return out, db
+def demo(demo_sources: Path, demo_built) -> tuple[Path, Path]:
+    """The test run's demo sample (tests/conftest.py) and its built candidate."""
+    return demo_sources, demo_built[0]
 
 
 def test_channel_uplift_intervals_contain_the_planted_uplift(demo):

@@ -103,10 +103,9 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("big")
-    generate(out, customers=20000, months=24, seed=42, end_date=END)
-    return out
+def big(demo_sources: Path) -> Path:
+    """The demo-size sample (20,000 people, 24 months, seed 42), shared with the integration tests."""
+    return demo_sources
 
 
 def _con(d: Path) -> duckdb.DuckDBPyConnection:
