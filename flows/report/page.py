@@ -168,11 +168,11 @@ class _Builder:
             "before; strict retention = customers active in both periods / S. Complete periods only.",
             spec=_spec(charts.retention_over_time(df, grain)),
             rows=int((df["segment_type"] == charts.segmentations(df)[0]).sum())))
-        cells = self.r.cohort_cells(grain)
         why = self.missing("rpt_cohort_retention", "no acquisition cohort yet.")
         if why:
             s.figures.append(Figure("cohort_heatmap", "Cohort retention", "rpt_cohort_retention", "", empty=why))
             return s
+        cells = self.r.cohort_cells(grain)
         s.figures.append(Figure(
             "cohort_heatmap", "Acquisition-cohort retention", "rpt_cohort_retention",
             f"Customers first active in a {grain} (the cohort) who are active again k {grain}s later, as a "
