@@ -81,6 +81,18 @@ def test_the_publication_carries_its_report_and_it_draws_offline(published):
     # the demo sample has every touchpoint: no section is empty
     assert {"cancel_funnel", "recall_roi", "drivers", "p_alive", "transitions"} <= set(charts)
     assert set(re.findall(r'data-empty="(\w+)"', page.read_text(encoding="utf-8"))) <= {"quarantine"}
+    # the run's Prefect record carries it too: the headline and where the page is
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        arts = {a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(summary["run_id"])])))}
+    markdown = str(arts["retention-report"].data)
+    h = summary["headline"]
+    assert str(page) in markdown and f"| {h['crr']:.1%} |" in markdown and summary["version"] in markdown
 
 
 def test_report_command_draws_the_same_page_again(published, tmp_path: Path):

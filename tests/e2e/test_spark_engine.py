@@ -80,11 +80,21 @@ def runs(spark, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     publications are files, so either method continues the other's warehouse. The Thrift login is
     LDAP-style with the password from a Prefect Secret block (HiveServer2 with authentication NONE
     takes any password, so the password's whole path is exercised)."""
-    from prefect.blocks.system import Secret
 
-    from tests.support.spark import start_thrift_server
+    from tests.support.spark import launch_thrift_server
 
     root = tmp_path_factory.mktemp("spark_engine")
+    # the Thrift Server's JVM starts while the runs before it work (its start is a minute of waiting)
+    server = launch_thrift_server(root / "thrift_server")
+    try:
+        return _all_runs(root, server)
+    finally:
+        server.stop()
+
+
+def _all_runs(root: Path, server: Any) -> dict[str, Any]:
+    from prefect.blocks.system import Secret
+
     first = root / "sources"
     generate(first, customers=300, months=12, seed=11, end_date=END)
     second = _daily(first, root / "sources_day2")
@@ -99,11 +109,10 @@ def runs(spark, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             out[engine]["third"] = _run(second, wh, engine)  # nothing new
             continue
         out["killed"] = _kill_while_publishing(second, wh)
-        server = start_thrift_server(root / "thrift_server")
-        try:
-            Secret(value=THRIFT_PASSWORD).save("liucun-test-spark-password", overwrite=True)
-            config = root / "liucun_thrift.yml"
-            config.write_text(DEMO_CONFIG.read_text(encoding="utf-8") + f"""
+        server.wait_ready()
+        Secret(value=THRIFT_PASSWORD).save("liucun-test-spark-password", overwrite=True)
+        config = root / "liucun_thrift.yml"
+        config.write_text(DEMO_CONFIG.read_text(encoding="utf-8") + f"""
 engine: spark
 spark:
   method: thrift
@@ -114,12 +123,10 @@ spark:
   password_secret: liucun-test-spark-password
   location: file://{wh / "spark"}
 """, encoding="utf-8")  # the session's location, as a URI: Spark and pyarrow read it, and the state's paths match
-            out[engine]["second"] = _run(second, wh, None, config=config)  # recovers what the killed run left
-            out[engine]["second_marts"] = _published(wh, engine)
-            out[engine]["third"] = _run(second, wh, None, config=config)  # nothing new
-            out["thrift_log"] = server.log.read_text(errors="replace")
-        finally:
-            server.stop()
+        out[engine]["second"] = _run(second, wh, None, config=config)  # recovers what the killed run left
+        out[engine]["second_marts"] = _published(wh, engine)
+        out[engine]["third"] = _run(second, wh, None, config=config)  # nothing new
+        out["thrift_log"] = server.log.read_text(errors="replace")
     return out
 
 

@@ -64,6 +64,18 @@ class ThriftServer:
     process: subprocess.Popen
     log: Path
 
+    def wait_ready(self, timeout: float = 180.0) -> ThriftServer:
+        """Wait until the server accepts sessions (its log says so); stop it and raise if it does not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Spark Thrift Server exited ({self.process.returncode}); its log: {self.log}")
+            if "HiveThriftServer2 started" in self.log.read_text(errors="replace"):
+                return self
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"the Spark Thrift Server did not start in {timeout:.0f} s; its log: {self.log}")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -79,10 +91,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_thrift_server(root: Path, timeout: float = 180.0) -> ThriftServer:
+def launch_thrift_server(root: Path) -> ThriftServer:
     """A Spark Thrift Server on 127.0.0.1 (local[2], its own JVM, metastore and warehouse under
     ``root``), as a team runs one with ``sbin/start-thriftserver.sh``: PySpark's distribution carries
-    the server's jars. Authentication NONE (HiveServer2 then takes any user and password)."""
+    the server's jars. Authentication NONE (HiveServer2 then takes any user and password). Returns
+    at once (its JVM starts meanwhile): :meth:`ThriftServer.wait_ready` before connecting."""
     from pyspark.find_spark_home import _find_spark_home
 
     root.mkdir(parents=True, exist_ok=True)
@@ -100,13 +113,9 @@ def start_thrift_server(root: Path, timeout: float = 180.0) -> ThriftServer:
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    server = ThriftServer("127.0.0.1", port, proc, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the Spark Thrift Server exited ({proc.returncode}); its log: {log}")
-        if "HiveThriftServer2 started" in log.read_text(errors="replace"):
-            return server
-        time.sleep(0.5)
-    server.stop()
-    raise RuntimeError(f"the Spark Thrift Server did not start in {timeout:.0f} s; its log: {log}")
+    return ThriftServer("127.0.0.1", port, proc, log)
+
+
+def start_thrift_server(root: Path, timeout: float = 180.0) -> ThriftServer:
+    """:func:`launch_thrift_server`, ready to take sessions."""
+    return launch_thrift_server(root).wait_ready(timeout)
