@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.engines.base import Engine
+from flows.publish.warehouse import write_atomically
 from flows.report.page import ReportMeta, gate_views, render
 from flows.report.queries import MartReader
 from flows.settings import Settings
@@ -50,9 +51,7 @@ def render_current(engine: Engine, out: Path) -> ReportMeta:
                           gates=gate_views(engine.report_dir(str(run_id))), docs_url=docs_url())
         html = render(MartReader(con), meta)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(out)
+    write_atomically(out, html, "report")  # a reader never sees half a page
     return meta
 
 
