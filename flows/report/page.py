@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from flows.publish.warehouse import write_atomically
 from flows.report import charts
 from flows.report.queries import Headline, MartReader
 
@@ -388,9 +389,7 @@ def vega_bundle() -> str:
     bundle = vlc.javascript_bundle(vl_version=vl_version)
     try:  # written whole, then renamed: a reader never sees part of it
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(bundle, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomically(path, bundle, str(os.getpid()))
     except OSError:  # a read-only home: build it each time
         pass
     return bundle
