@@ -248,6 +248,9 @@ def _copy_marts(cur, duck: duckdb.DuckDBPyConnection, staging: str, log: logging
                                            f"{cur.rowcount}: refusing a partial publication")
             csv_path.unlink()
             counts[table] = expected
+            # planner statistics before readers come: a fresh table has none until autovacuum
+            # gets to it, and a BI tool's joins would be planned on default estimates meanwhile
+            cur.execute(sql.SQL("analyze {}").format(target))
             if comment:
                 cur.execute(sql.SQL("comment on table {} is {}").format(target, sql.Literal(comment)))
             for n, _, _, ccomment in mapped:

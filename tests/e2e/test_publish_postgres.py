@@ -144,6 +144,9 @@ def test_demo_publishes_every_mart_with_its_contents_and_audit_row(pg, first: Pa
                         "a.attrelid = %s::regclass and a.attnum > 0 and not a.attisdropped", [f"marts.{t}"])
             pg_docs = dict(cur.fetchall())
             assert pg_docs == duck_docs and all(pg_docs.values()), f"marts.{t}: column comments differ"
+            # analyzed before the swap: a BI tool's first query is planned on statistics
+            cur.execute("select reltuples from pg_class where oid = %s::regclass", [f"marts.{t}"])
+            assert cur.fetchone()[0] >= 0, f"marts.{t} was published without planner statistics"
         assert sum(row_counts.values()) > 10_000
         cur.execute("select run_id, version, as_of_date::text, row_counts, gates, postgres_schema "
                     "from audit.publications order by publication_id")

@@ -59,6 +59,15 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
             pg_quality = sorted(cur.fetchall())
             cur.execute(RETENTION_MARTS_QUERY)
             pg_retention = sorted(cur.fetchall())
+            # every table the build read or wrote has planner statistics (reltuples is -1 until a
+            # table is analyzed): without them PostgreSQL planned fct_churn_risk as nested loops
+            cur.execute("select n.nspname || '.' || c.relname from pg_class c join pg_namespace n "
+                        "on n.oid = c.relnamespace where c.relkind = 'r' and c.reltuples < 0 "
+                        "and n.nspname in ('raw', 'ml', 'intermediate', 'marts')")
+            unanalyzed = sorted(r[0] for r in cur.fetchall())
+            cur.execute("select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+                        "where c.relkind = 'r' and n.nspname in ('raw', 'marts')")
+            analyzed_tables = cur.fetchone()[0]
     with duckdb.connect(str(db), read_only=True) as con:
         on_duck = [tuple(float(v) if i == 5 and v is not None else v for i, v in enumerate(r))
                    for r in con.execute(query).fetchall()]
@@ -66,6 +75,8 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
         duck_customers = sorted(con.execute(IDENTITY_QUERY).fetchall())
         duck_quality = sorted(con.execute(QUALITY_QUERY).fetchall())
         duck_retention = sorted(con.execute(RETENTION_MARTS_QUERY).fetchall())
+    assert not unanalyzed, unanalyzed
+    assert analyzed_tables >= 30
     assert len(on_pg) >= 10
     assert on_pg == on_duck
     assert pg_orders == duck_orders
