@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import ctypes
+import hashlib
 import json
 import logging
 import os
@@ -263,23 +264,45 @@ def _parse_for(work_dir: Path, runner: Any, common: list[str], target: Path, cac
     return manifest
 
 
+def user_parse_cache(project_dir: Path | str) -> Path:
+    """dbt's parse state of the project at ``project_dir`` by the installed dbt, in the user's cache
+    folder (``$XDG_CACHE_HOME/liucun``, else ``~/.cache/liucun``): a warehouse whose own state is
+    missing (its first run) starts from it instead of parsing every file (5-6 s on 2 cores). dbt
+    checks the state it reads — every file's checksum, the vars, the profile, its own version — and
+    parses again whatever differs, so another warehouse's state of the same project is as safe as
+    the warehouse's own: at worst dbt parses everything, as without it."""
+    from importlib.metadata import version
+
+    key = hashlib.sha256(f"{version('dbt-core')}\0{Path(project_dir).resolve()}".encode()).hexdigest()[:16]
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "liucun" / "dbt-parse" / f"{key}.msgpack"
+
+
+def _keep(state: Path, cache: Path) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+    shutil.copyfile(state, tmp)
+    os.replace(tmp, cache)  # a later run parses from it; a torn copy is never seen
+
+
 def _parse(runner: Any, common: list[str], target: Path, cache: Path | None,
            log: logging.Logger | logging.LoggerAdapter) -> Any:
     state = target / "partial_parse.msgpack"
-    if cache is not None and cache.exists():
+    shared = user_parse_cache(common[common.index("--project-dir") + 1]) if cache is not None else None
+    seed = next((c for c in (cache, shared) if c is not None and c.exists()), None)
+    if seed is not None:
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(cache, state)
+        shutil.copyfile(seed, state)
     result = _invoke(runner(), ["parse", *common])
     _release_database()
     stopping.check()
     if not result.success:
         raise DbtFailed(f"dbt parse failed: {type(result.exception).__name__}: {result.exception}")
-    if cache is not None and state.exists():
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        shutil.copyfile(state, tmp)
-        os.replace(tmp, cache)  # a later run parses from it; a torn copy is never seen
-    log.info("dbt parse: %d nodes", len(result.result.nodes))
+    if cache is not None and shared is not None and state.exists():
+        _keep(state, cache)
+        with contextlib.suppress(OSError):  # a read-only home: the warehouse's own state still is
+            _keep(state, shared)
+    log.info("dbt parse: %d nodes%s", len(result.result.nodes),
+             f" (from {'the warehouse' if seed == cache else 'the user'}'s parse state)" if seed else "")
     return result.result
 
 

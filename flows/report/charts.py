@@ -162,6 +162,32 @@ def churn_over_time(df: pd.DataFrame, by: str) -> alt.TopLevelMixin:
     ).properties(width=WIDTH // 2 - 20, height=240)
 
 
+def survival_curves(df: pd.DataFrame) -> alt.TopLevelMixin:
+    """Kaplan-Meier time-to-churn curves as steps with their 95 % band, one per group value; a
+    selector picks the grouping (all customers, acquisition channel, region, ...)."""
+    types = segmentations(df.rename(columns={"group_type": "segment_type"}))
+    grouping = alt.param(name="survival_grouping", value=types[0],
+                         bind=alt.binding_select(options=types, name="curves by "))
+    base = alt.Chart(df).transform_filter(alt.datum.group_type == grouping).encode(
+        x=alt.X("duration_days:Q", title="days since the first purchase"),
+        # inside the plot, top right (curves start at the top left and come down): a legend beside
+        # the plot would be cut when the selector brings longer group names than the first drawing's
+        color=alt.Color("group_value:N", title=None,
+                        legend=alt.Legend(orient="top-right", fillColor="white", padding=4, labelLimit=200)),
+    )
+    band = base.mark_area(interpolate="step-after", opacity=0.15).encode(
+        y=alt.Y("survival_ci_low:Q", axis=alt.Axis(format="%"), title="share not churned",
+                scale=alt.Scale(domain=[0, 1])),
+        y2="survival_ci_high:Q")
+    line = base.mark_line(interpolate="step-after").encode(
+        y="survival:Q",
+        tooltip=["group_type:N", "group_value:N", alt.Tooltip("duration_days:Q", title="days"),
+                 alt.Tooltip("survival:Q", format=PERCENT), alt.Tooltip("survival_ci_low:Q", format=PERCENT),
+                 alt.Tooltip("survival_ci_high:Q", format=PERCENT),
+                 alt.Tooltip("customers_at_risk:Q", format=",", title="at risk")])
+    return alt.layer(band, line).add_params(grouping).properties(width=WIDTH, height=280)
+
+
 def driver_forest(df: pd.DataFrame) -> alt.TopLevelMixin:
     """Odds ratio of churning after a touchpoint experience, with its 95 % interval, on a log scale;
     drivers under the minimum support in their own panel."""

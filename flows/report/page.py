@@ -111,7 +111,7 @@ def _int(x: int | None) -> str:
 def _table(df: pd.DataFrame, formats: dict[str, str]) -> dict[str, Any]:
     """A DataFrame as the template's table: column names and formatted cells."""
     def cell(column: str, value: Any) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
+        if value is None or pd.isna(value):  # None, NaN, and pandas' NA of nullable integer columns
             return "—"
         kind = formats.get(column)
         if kind == "pct":
@@ -261,6 +261,44 @@ class _Builder:
                 "with the Woolf 95 % interval; drivers with fewer exposed customers than the minimum "
                 "support are drawn grey and not ranked.",
                 spec=_spec(charts.driver_forest(df)), rows=2 * len(df) + 1))
+        return s
+
+    def survival(self) -> Section:
+        s = self.section("survival", "Survival", "How long customers stay customers: the share not yet "
+                         "churned each day after their first purchase (Kaplan–Meier), and the median.",
+                         "rpt_survival_curves", "no customer with a qualifying purchase yet.")
+        if s.empty:
+            return s
+        curves = self.r.survival_curves()
+        default = charts.segmentations(curves.rename(columns={"group_type": "segment_type"}))[0]
+        s.figures.append(Figure(
+            "survival_curves", "Time to churn (Kaplan–Meier), by group", "rpt_survival_curves",
+            "S(t) = Π (1 − churned / at risk) over the days up to t since the first purchase, with its "
+            "95 % band (Greenwood, log–log); customers not churned by the as-of date count until then "
+            "(censored). A customer with one purchase churns by inactivity the day the lifecycle's "
+            "churn threshold is crossed, hence a step there. Drawn at the end of each week; the mart "
+            "has every day.",
+            spec=_spec(charts.survival_curves(curves)), rows=2 * int((curves["group_type"] == default).sum())))
+        summary = self.r.survival_summary()
+
+        def days(x: Any) -> str:
+            return "∞" if pd.isna(x) else f"{int(x):,}"
+
+        shown = pd.DataFrame({
+            "group": summary["group_type"], "value": summary["group_value"], "customers": summary["customers"],
+            "churned": summary["churned"], "median (days)": summary["median_survival_days"],
+            "95 % interval": [f"{days(lo)} – {days(hi)}" if not pd.isna(lo) else "—"
+                              for lo, hi in zip(summary["median_ci_low_days"], summary["median_ci_high_days"],
+                                                strict=True)],
+            "S(90)": summary["survival_90d"], "S(180)": summary["survival_180d"], "S(365)": summary["survival_365d"]})
+        s.figures.append(Figure(
+            "survival_medians", "Median survival and survival at 90 / 180 / 365 days", "rpt_survival_summary",
+            "Median: the first day on which half the group has churned (— : not reached), with its 95 % "
+            "interval (∞: unbounded); S(90), S(180), S(365): the share not churned by then (— : beyond the "
+            "longest follow-up).",
+            table=_table(shown, {"customers": "int", "churned": "int", "median (days)": "int",
+                                 "S(90)": "pct", "S(180)": "pct", "S(365)": "pct"}),
+            rows=len(summary)))
         return s
 
     def cancellation(self) -> Section:
@@ -441,8 +479,8 @@ def render(reader: MartReader, meta: ReportMeta) -> str:
     b = _Builder(reader)
     grain = reader.grain()
     last, previous, year = reader.headline(grain) if grain else (None, None, None)
-    sections = [b.retention(grain), b.lifecycle(grain), b.churn(), b.cancellation(), b.winback(), b.risk(),
-                b.quality()]
+    sections = [b.retention(grain), b.lifecycle(grain), b.survival(), b.churn(), b.cancellation(), b.winback(),
+                b.risk(), b.quality()]
     specs = {f.id: f.spec for s in sections for f in s.figures if f.spec is not None}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)

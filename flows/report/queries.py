@@ -139,6 +139,31 @@ class MartReader:
                from marts.rpt_lifecycle_transitions where period_grain = ? and period_start = ?
                order by from_stage, to_stage""", [grain, last])
 
+    # ---- survival --------------------------------------------------------------------------------
+
+    def survival_curves(self) -> pd.DataFrame:
+        """The Kaplan-Meier curves of every group but the acquisition cohorts, at day 0 and at the
+        last duration of each week since the first purchase (the estimate a week ends with: the
+        curve is flat between durations, so a weekly step curve shows it without thousands of
+        points per group)."""
+        return self.df(
+            """select group_type, group_value, duration_days, customers_at_risk, survival,
+                      survival_ci_low, survival_ci_high
+               from marts.rpt_survival_curves
+               where group_type <> 'acquisition_cohort'
+               qualify duration_days = 0 or row_number() over (
+                   partition by group_type, group_value, (duration_days + 6) // 7
+                   order by duration_days desc) = 1
+               order by group_type, group_value, duration_days""")
+
+    def survival_summary(self) -> pd.DataFrame:
+        return self.df(
+            """select group_type, group_value, customers, churned, median_survival_days,
+                      median_ci_low_days, median_ci_high_days, survival_90d, survival_180d, survival_365d
+               from marts.rpt_survival_summary
+               where group_type <> 'acquisition_cohort'
+               order by group_type <> 'all', group_type, customers desc""")
+
     # ---- churn -----------------------------------------------------------------------------------
 
     def churn_by_month(self) -> pd.DataFrame:

@@ -38,15 +38,16 @@ def _fingerprint(wh: Path) -> tuple[str, str]:
             (wh / "parquet" / "CURRENT").read_text())
 
 
-def test_killed_during_dbt_build_keeps_the_publication_and_recovers(tmp_path: Path):
+def test_killed_during_dbt_build_keeps_the_publication_and_recovers(published_once: Path, clean_second_run: Path,
+                                                                    tmp_path: Path):
     wh = tmp_path / "wh"
-    first = subprocess.run(_demo(tmp_path, wh, 1), env=_env(tmp_path), capture_output=True, text=True, timeout=600)
-    assert first.returncode == 0, first.stderr[-3000:]
+    shutil.copytree(published_once / "wh", wh, symlinks=True)  # one publication (demo, seed 1)
     before = _fingerprint(wh)
 
     # the next export, not another seed: a second seed doubles the customers, which the marts
     # gate's row-count bands (0.5x to 2x of the last publication) rightly refuse
-    proc = subprocess.Popen(_demo_from(_second_export(tmp_path), wh), env=_env(tmp_path), stdout=subprocess.PIPE,
+    second = published_once / "src_second"
+    proc = subprocess.Popen(_demo_from(second, wh), env=_env(published_once), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     saw_dbt = False
     deadline = time.time() + 300
@@ -66,13 +67,13 @@ def test_killed_during_dbt_build_keeps_the_publication_and_recovers(tmp_path: Pa
         assert con.execute("select count(*) from audit.publications").fetchone()[0] == 1
     assert any((wh / ".runs").iterdir()), "the killed run left its candidate behind"
 
-    again = subprocess.run(_demo_from(_second_export(tmp_path), wh), env=_env(tmp_path), capture_output=True,
-                           text=True, timeout=600)
+    again = _liucun(_demo_from(second, wh), _env(published_once))
     assert again.returncode == 0, again.stderr[-3000:]
     assert "leftover candidate" in again.stdout + again.stderr
     assert _fingerprint(wh) != before
     with duckdb.connect(str(wh / "liucun.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from audit.publications").fetchone()[0] == 2
+    assert _marts_differ(wh, clean_second_run) == []  # what an uninterrupted run publishes
 
 
 def test_a_second_run_while_one_holds_the_warehouse_is_refused(tmp_path: Path):

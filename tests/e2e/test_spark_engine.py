@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,8 @@ THRIFT_PASSWORD = "thrift-pw-7Qx9-not-in-any-message"  # noqa: S105 - planted, t
 def runs(spark, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """DuckDB: the first run, the daily run, the daily run again (nothing new). Spark: the first run
     on the test run's session (method session); the daily run started as `liucun run --engine spark`
-    in its own process and SIGKILLed while it publishes; then the daily run and its rerun through
+    in its own process and SIGKILLed while it publishes (DuckDB's runs go on meanwhile, in this
+    process); then the daily run and its rerun through
     a real Spark Thrift Server (method thrift, its own JVM) on the same location: the state and the
     publications are files, so either method continues the other's warehouse. The Thrift login is
     LDAP-style with the password from a Prefect Secret block (HiveServer2 with authentication NONE
@@ -99,20 +101,23 @@ def _all_runs(root: Path, server: Any) -> dict[str, Any]:
     generate(first, customers=300, months=12, seed=11, end_date=END)
     second = _daily(first, root / "sources_day2")
     out: dict[str, Any] = {"root": root}
-    for engine in ("duckdb", "spark"):
-        wh = root / f"warehouse_{engine}"
-        out[engine] = {"warehouse": wh, "first": _run(first, wh, engine)}
-        out[engine]["first_marts"] = _published(wh, engine)
-        if engine == "duckdb":
-            out[engine]["second"] = _run(second, wh, engine)
-            out[engine]["second_marts"] = _published(wh, engine)
-            out[engine]["third"] = _run(second, wh, engine)  # nothing new
-            continue
-        out["killed"] = _kill_while_publishing(second, wh)
-        server.wait_ready()
-        Secret(value=THRIFT_PASSWORD).save("liucun-test-spark-password", overwrite=True)
-        config = root / "liucun_thrift.yml"
-        config.write_text(DEMO_CONFIG.read_text(encoding="utf-8") + f"""
+    wh = root / "warehouse_spark"
+    out["spark"] = {"warehouse": wh, "first": _run(first, wh, "spark")}
+    out["spark"]["first_marts"] = _published(wh, "spark")
+    # the killed run works in its own process (and JVM) while this one makes DuckDB's three runs
+    with ThreadPoolExecutor(1) as pool:
+        killing = pool.submit(_kill_while_publishing, second, wh)
+        duck = root / "warehouse_duckdb"
+        out["duckdb"] = {"warehouse": duck, "first": _run(first, duck, "duckdb")}
+        out["duckdb"]["first_marts"] = _published(duck, "duckdb")
+        out["duckdb"]["second"] = _run(second, duck, "duckdb")
+        out["duckdb"]["second_marts"] = _published(duck, "duckdb")
+        out["duckdb"]["third"] = _run(second, duck, "duckdb")  # nothing new
+        out["killed"] = killing.result()
+    server.wait_ready()
+    Secret(value=THRIFT_PASSWORD).save("liucun-test-spark-password", overwrite=True)
+    config = root / "liucun_thrift.yml"
+    config.write_text(DEMO_CONFIG.read_text(encoding="utf-8") + f"""
 engine: spark
 spark:
   method: thrift
@@ -123,10 +128,10 @@ spark:
   password_secret: liucun-test-spark-password
   location: file://{wh / "spark"}
 """, encoding="utf-8")  # the session's location, as a URI: Spark and pyarrow read it, and the state's paths match
-        out[engine]["second"] = _run(second, wh, None, config=config)  # recovers what the killed run left
-        out[engine]["second_marts"] = _published(wh, engine)
-        out[engine]["third"] = _run(second, wh, None, config=config)  # nothing new
-        out["thrift_log"] = server.log.read_text(errors="replace")
+    out["spark"]["second"] = _run(second, wh, None, config=config)  # recovers what the killed run left
+    out["spark"]["second_marts"] = _published(wh, "spark")
+    out["spark"]["third"] = _run(second, wh, None, config=config)  # nothing new
+    out["thrift_log"] = server.log.read_text(errors="replace")
     return out
 
 
@@ -203,6 +208,12 @@ def test_every_published_mart_and_audit_table_equals_duckdbs(runs, run: str):
     different = {t: _differences(duck[t], spark[t])[:3] for t in duck if _differences(duck[t], spark[t])}
     assert different == {}
     assert all(duck[t] for t in ("marts.rpt_retention_rate", "marts.fct_orders", "audit.source_loads"))
+    # Spark's builds ran every data test of the project, and each passed (the portability test
+    # runs the unit tests on Spark; these are the project's data tests there)
+    reports = Path(runs["spark"][run]["reports"])
+    results = [r for n in (1, 2) for r in json.loads((reports / f"dbt_run_results_{n}.json").read_text())["results"]
+               if r["unique_id"].startswith("test.")]
+    assert len(results) >= 150 and {r["status"] for r in results} == {"pass"}
 
 
 @pytest.mark.parametrize("run", ["first", "second"])

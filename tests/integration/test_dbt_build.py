@@ -107,33 +107,44 @@ def test_dbt_source_freshness_evaluates_every_raw_table(built, tmp_path):
     assert orders["status"] == "error" and orders["criteria"]["error_after"]["count"] == 3
 
 
-def test_in_process_dbt_parses_the_project_once_and_reparses_only_what_changed(tmp_path):
+def test_in_process_dbt_parses_the_project_once_and_reparses_only_what_changed(tmp_path, monkeypatch):
     """The pipeline's dbt (flows/models/dbt_runner.py) starts each run from the last run's parse: a run on
     another day (LIUCUN_AS_OF_DATE) into another run folder re-reads nothing; a changed --vars value
-    (a config change) makes dbt parse everything again, as it must."""
+    (a config change) makes dbt parse everything again, as it must. A new warehouse (no state of its
+    own) starts from the state the user's cache folder keeps, and dbt still checks it."""
     from pathlib import Path
 
-    from flows.models.dbt_runner import forget_parse, run_dbt_in_process
+    from flows.models.dbt_runner import forget_parse, run_dbt_in_process, user_parse_cache
     from flows.settings import Settings
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))  # this test's own user cache
     project, cache = Settings().dbt_project_dir, tmp_path / "cache" / "partial_parse.msgpack"
     db = tmp_path / "run" / "candidate.duckdb"  # the path dbt sees is the same every run
 
-    def ls(day: str, amount: float) -> str:
-        work = tmp_path / f"work-{day}-{amount}"
+    def ls(day: str, amount: float, warehouse_cache: Path = cache) -> str:
+        work = tmp_path / f"work-{day}-{amount}-{warehouse_cache.parent.name}"
         env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(db), "LIUCUN_AS_OF_DATE": day}
         summary = run_dbt_in_process(["ls", "--select", "rpt_retention_rate"], project, work, env,
-                                     {"min_qualifying_amount": amount}, parse_cache=cache)
+                                     {"min_qualifying_amount": amount}, parse_cache=warehouse_cache)
         assert summary.command == ["dbt", "ls", "--select", "rpt_retention_rate"]
         forget_parse(work)
         return (work / "dbt_logs" / "dbt.log").read_text()
 
+    shared = user_parse_cache(project)
+    assert shared.is_relative_to(tmp_path / "user-cache") and not shared.exists()
     first = ls("2025-12-30", 0)
     assert "Unable to do partial parsing because saved manifest not found" in first and cache.exists()
+    assert shared.read_bytes() == cache.read_bytes()
     next_day = ls("2025-12-31", 0)
     assert "Unable to do partial parsing" not in next_day
+    # another warehouse's first run: its own state is missing, the user's is used, nothing re-read
+    new_warehouse = tmp_path / "other-warehouse" / "partial_parse.msgpack"
+    assert "Unable to do partial parsing" not in ls("2025-12-31", 0, new_warehouse) and new_warehouse.exists()
     other_vars = ls("2025-12-31", 5)
     assert "Unable to do partial parsing because config vars" in other_vars
+    # and the user's state, from a run with other vars, is checked by dbt, not trusted
+    third_warehouse = tmp_path / "third-warehouse" / "partial_parse.msgpack"
+    assert "Unable to do partial parsing because config vars" in ls("2025-12-31", 0, third_warehouse)
     assert Path(db).exists() is False  # listing never opened the database
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import duckdb
@@ -27,6 +28,22 @@ RETENTION_MARTS_QUERY = (
     "from marts.rpt_cohort_retention "
     "union all select 'lifecycle', cast(period_start as varchar), '', customers_active, customers_new, "
     "customers_returning, customers_resurrecting, customers_dormant from marts.rpt_activity_lifecycle")
+
+
+SURVIVAL_QUERY = ("select group_type, group_value, duration_days, customers_at_risk, churned, censored, "
+                  "survival, survival_ci_low, survival_ci_high from marts.rpt_survival_curves "
+                  "union all select group_type, group_value, -1, customers, churned, censored, "
+                  "coalesce(median_survival_days, -1), coalesce(median_ci_low_days, -1), "
+                  "coalesce(median_ci_high_days, -1) from marts.rpt_survival_summary")
+
+
+def _same_survival(pg_rows: list[tuple], duck_rows: list[tuple]) -> bool:
+    """Counts and keys exactly, the estimates to 1e-12 (sums of logarithms in another order)."""
+    if len(pg_rows) != len(duck_rows):
+        return False
+    return all(p[:6] == d[:6] and all(math.isclose(float(x), float(y), rel_tol=1e-12, abs_tol=1e-15)
+                                      for x, y in zip(p[6:], d[6:], strict=True))
+               for p, d in zip(sorted(pg_rows), sorted(duck_rows), strict=True))
 
 
 def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Path):
@@ -59,6 +76,8 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
             pg_quality = sorted(cur.fetchall())
             cur.execute(RETENTION_MARTS_QUERY)
             pg_retention = sorted(cur.fetchall())
+            cur.execute(SURVIVAL_QUERY)
+            pg_survival = cur.fetchall()
             # every table the build read or wrote has planner statistics (reltuples is -1 until a
             # table is analyzed): without them PostgreSQL planned fct_churn_risk as nested loops
             cur.execute("select n.nspname || '.' || c.relname from pg_class c join pg_namespace n "
@@ -75,6 +94,7 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
         duck_customers = sorted(con.execute(IDENTITY_QUERY).fetchall())
         duck_quality = sorted(con.execute(QUALITY_QUERY).fetchall())
         duck_retention = sorted(con.execute(RETENTION_MARTS_QUERY).fetchall())
+        duck_survival = con.execute(SURVIVAL_QUERY).fetchall()
     assert not unanalyzed, unanalyzed
     assert analyzed_tables >= 30
     assert len(on_pg) >= 10
@@ -87,3 +107,6 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
     # segments, cohorts and the activity lifecycle agree too
     assert len(pg_retention) > 100
     assert pg_retention == duck_retention
+    # the Kaplan-Meier curves and their summaries too
+    assert len(duck_survival) > 1000
+    assert _same_survival(pg_survival, duck_survival)

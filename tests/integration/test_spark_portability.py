@@ -1,7 +1,9 @@
 """The same dbt project builds on Apache Spark (the test run's local SparkSession, dbt-spark's
-session method) with every data test and unit test passing, and publishes the same marts as
-DuckDB, row for row. It builds into databases of its own ($LIUCUN_SCHEMA_PREFIX, as a Spark
-candidate does), reading its sources from them too.
+session method) with every unit test passing, and publishes the same marts as DuckDB, row for row.
+It builds into databases of its own ($LIUCUN_SCHEMA_PREFIX, as a Spark candidate does), reading
+its sources from them too. The data tests are left out here: they run on Spark in every pipeline
+run of tests/e2e/test_spark_engine.py (a failing one fails that run), and each costs Spark a
+query's fixed seconds.
 
 Floating-point columns are compared with a relative tolerance of 1e-9 (sums of doubles are added
 in a different order by the two engines); every other value (counts, keys, dates, timestamps,
@@ -67,14 +69,14 @@ def test_dbt_project_builds_on_spark_with_identical_marts(built, spark, tmp_path
     counts = copy_raw_to_spark(db, spark, tmp_path / "raw", prefix)
     assert counts["orders"] > 0 and counts["ml.customer_bgnbd_scores"] > 0
     env = {"LIUCUN_DBT_TARGET": "spark", "LIUCUN_SCHEMA_PREFIX": prefix}
-    summary = run_dbt_in_process(["build"], Settings().dbt_project_dir, tmp_path / "dbt", env,
-                                 {"as_of_date": "2025-12-31"})
+    summary = run_dbt_in_process(["build", "--exclude", "test_type:data"], Settings().dbt_project_dir,
+                                 tmp_path / "dbt", env, {"as_of_date": "2025-12-31"})
     failed = [(r["unique_id"], r["status"], r.get("message")) for r in summary.results
               if r["status"] not in ("success", "pass")
               and not (r["unique_id"].startswith("exposure.") and r["status"] == "no-op")]
     assert not failed, failed
-    # every kind of node ran there: models, seeds, data tests and the hand-worked unit tests
-    assert summary.count("model") >= 40 and summary.count("test") >= 150, summary.results[:3]
+    # models, seeds and the hand-worked unit tests ran there
+    assert summary.count("model") >= 40 and summary.count("test") == 0, summary.results[:3]
     assert summary.count("unit_test") >= 30
     assert summary.count("seed") == 1
 

@@ -45,6 +45,12 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
                                    "where segment_type = 'all' and period_grain = ?", [grain]).fetchone()[0]
         lifecycle_periods = con.execute("select count(*) from marts.rpt_activity_lifecycle where period_grain = ?",
                                         [grain]).fetchone()[0]
+        # the curve of all customers, drawn at day 0 and at the end of each week since the first purchase
+        survival_weeks = con.execute(
+            "select count(distinct ceil(duration_days / 7.0)) from marts.rpt_survival_curves "
+            "where group_type = 'all'").fetchone()[0]
+        median_all = con.execute("select median_survival_days, median_ci_low_days, median_ci_high_days "
+                                 "from marts.rpt_survival_summary where group_type = 'all'").fetchone()
     # the page is the one of this publication
     assert f'<meta name="liucun-version" content="{version}">' in html
     assert f'<meta name="liucun-run-id" content="{run_id}">' in html
@@ -74,5 +80,14 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
         assert drawn["marks"] >= expected[chart] > 0, (chart, drawn, expected[chart])
     assert charts["cohort_heatmap"]["marks"] == 2 * cohort_cells  # a cell and its label per row
     assert charts["activity_lifecycle"]["marks"] == 4 * lifecycle_periods  # new, returning, resurrecting, dormant
+    # a step line and its band over every weekly point of the curve of all customers
+    assert charts["survival_curves"]["marks"] == 2 * survival_weeks > 2
+    median, low, high = ("∞" if d is None else f"{d:,}" for d in median_all)
+    row = re.search(r'<table id="table-survival_medians">.*?<tr><td class="text">all</td><td class="text">all</td>'
+                    r'(.*?)</tr>', html, re.S)
+    assert row, "the medians table has no row for all customers"
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row.group(1))
+    interval = "—" if median_all[1] is None else f"{low} – {high}"
+    assert cells[2] == ("—" if median_all[0] is None else median) and cells[3] == interval, cells
     assert shot.stat().st_size > 50_000  # a page of charts, not a blank one
     return charts

@@ -31,21 +31,24 @@ def test_normal_quantile_macro_matches_the_inverse_normal(tmp_path: Path):
 
 
 def test_retention_vars_are_checked_when_the_project_compiles(tmp_path: Path):
-    """A segment type int_customer_segments does not have, or bases without active_in_period (which
-    the growth accounting, the headline and the marts gate read), stop dbt with a message naming
-    the var, not with an empty or wrong mart."""
+    """A segment type int_customer_segments does not have, bases without active_in_period (which
+    the growth accounting, the headline and the marts gate read), or survival curves by value tier
+    stop dbt with a message naming the var, not with an empty or wrong mart."""
     import pytest
 
     from flows.models.dbt_runner import DbtFailed
 
     env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(tmp_path / "v.duckdb")}
-    cases = (({"retention_segment_types": ["region", "colour"]},
+    cases = (("int_retention_period_counts", {"retention_segment_types": ["region", "colour"]},
               "var('retention_segment_types'): unknown segment type colour"),
-             ({"retention_base_definitions": ["active_window"]},
-              "var('retention_base_definitions') must include active_in_period"))
-    for dbt_vars, message in cases:
+             ("int_retention_period_counts", {"retention_base_definitions": ["active_window"]},
+              "var('retention_base_definitions') must include active_in_period"),
+             # survival curves by lifetime revenue would read the outcome into the groups
+             ("rpt_survival_curves", {"survival_group_types": ["region", "value_tier"]},
+              "var('survival_group_types'): value_tier cannot group survival curves"))
+    for model, dbt_vars, message in cases:
         with pytest.raises(DbtFailed) as failed:
-            run_dbt(["compile", "--select", "int_retention_period_counts"], Settings().dbt_project_dir, tmp_path,
+            run_dbt(["compile", "--select", model], Settings().dbt_project_dir, tmp_path,
                     env, {"as_of_date": "2024-03-31", **dbt_vars})
         assert message in " ".join(str(failed.value).split()), str(failed.value)
 
@@ -58,20 +61,24 @@ def test_business_date_range_filter_keeps_exactly_the_rows_of_its_dates(tmp_path
     env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(tmp_path / "t.duckdb")}
     days = ["2011-12-29", "2011-12-30", "2011-12-31", "2018-05-12", "2018-05-13", "2018-11-03", "2018-11-04"]
     pairs = [(a, b) for a in days for b in days if a <= b and a[:4] == b[:4]]
+    filters = ", ".join(
+        f"count(*) filter (where {{{{ liucun.business_date_between('t', \"date '{a}'\", \"date '{b}'\") }}}})"
+        f", count(*) filter (where {{{{ liucun.to_business_date('t') }}}} between date '{a}' and date '{b}')"
+        for a, b in pairs) + "".join(
+        f", count(*) filter (where {{{{ liucun.business_date_at_least('t', \"date '{d}'\") }}}})"
+        f", count(*) filter (where {{{{ liucun.to_business_date('t') }}}} >= date '{d}')"
+        for d in days)
+    # compiled once (each compile with another var parses the whole project again): the zone is in
+    # the SQL only as the literal var('business_timezone') gives, so each zone runs that SQL with
+    # its own name there
+    compiled = run_dbt(["compile", "--inline", f"select {filters} from ts"], Settings().dbt_project_dir, tmp_path,
+                       env, {"as_of_date": "2024-03-31", "business_timezone": "Europe/Lisbon"}).results[0]["compiled_code"]
+    assert compiled.count("'Europe/Lisbon'") >= 2 * len(pairs) + len(days)
     for zone in ("America/Santiago", "America/Sao_Paulo", "Pacific/Apia", "Asia/Shanghai"):
-        filters = ", ".join(
-            f"count(*) filter (where {{{{ liucun.business_date_between('t', \"date '{a}'\", \"date '{b}'\") }}}})"
-            f", count(*) filter (where {{{{ liucun.to_business_date('t') }}}} between date '{a}' and date '{b}')"
-            for a, b in pairs) + "".join(
-            f", count(*) filter (where {{{{ liucun.business_date_at_least('t', \"date '{d}'\") }}}})"
-            f", count(*) filter (where {{{{ liucun.to_business_date('t') }}}} >= date '{d}')"
-            for d in days)
-        summary = run_dbt(["compile", "--inline", f"select {filters} from ts"], Settings().dbt_project_dir,
-                          tmp_path, env, {"as_of_date": "2024-03-31", "business_timezone": zone})
         with duckdb.connect() as con:
             con.execute("create table ts as select range as t from range(timestamp '2011-12-26', "
                         "timestamp '2012-01-03', interval 7 minute) union all select range from "
                         "range(timestamp '2018-05-09', timestamp '2018-11-08', interval 7 minute)")
-            counts = con.execute(summary.results[0]["compiled_code"]).fetchone()
+            counts = con.execute(compiled.replace("'Europe/Lisbon'", f"'{zone}'")).fetchone()
         fast, exact = counts[0::2], counts[1::2]
         assert fast == exact and sum(exact) > 0, (zone, fast, exact)
