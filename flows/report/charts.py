@@ -173,7 +173,8 @@ def survival_curves(df: pd.DataFrame) -> alt.TopLevelMixin:
         # inside the plot, top right (curves start at the top left and come down): a legend beside
         # the plot would be cut when the selector brings longer group names than the first drawing's
         color=alt.Color("group_value:N", title=None,
-                        legend=alt.Legend(orient="top-right", fillColor="white", padding=4, labelLimit=200)),
+                        legend=alt.Legend(orient="top-right", fillColor="white", padding=4, labelLimit=200,
+                                          symbolType="stroke", symbolStrokeWidth=2, symbolOpacity=1)),
     )
     band = base.mark_area(interpolate="step-after", opacity=0.15).encode(
         y=alt.Y("survival_ci_low:Q", axis=alt.Axis(format="%"), title="share not churned",
