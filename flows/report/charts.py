@@ -31,9 +31,10 @@ def _period_x(grain: str, title: str = "period") -> alt.X:
     return alt.X(f"{unit}(period_start):T", title=title)
 
 
-def segmentations(df: pd.DataFrame) -> list[str]:
-    """The segment types of a retention frame, ``all`` first (the chart's default view)."""
-    return sorted(df["segment_type"].unique(), key=lambda t: (t != "all", t))
+def segmentations(df: pd.DataFrame, column: str = "segment_type") -> list[str]:
+    """The groupings of a frame (its segment types, or a survival frame's group types), ``all``
+    first (the chart's default view)."""
+    return sorted(df[column].unique(), key=lambda t: (t != "all", t))
 
 
 def retention_over_time(df: pd.DataFrame, grain: str) -> alt.TopLevelMixin:
@@ -165,7 +166,7 @@ def churn_over_time(df: pd.DataFrame, by: str) -> alt.TopLevelMixin:
 def survival_curves(df: pd.DataFrame) -> alt.TopLevelMixin:
     """Kaplan-Meier time-to-churn curves as steps with their 95 % band, one per group value; a
     selector picks the grouping (all customers, acquisition channel, region, ...)."""
-    types = segmentations(df.rename(columns={"group_type": "segment_type"}))
+    types = segmentations(df, "group_type")
     grouping = alt.param(name="survival_grouping", value=types[0],
                          bind=alt.binding_select(options=types, name="curves by "))
     base = alt.Chart(df).transform_filter(alt.datum.group_type == grouping).encode(

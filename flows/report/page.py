@@ -270,7 +270,7 @@ class _Builder:
         if s.empty:
             return s
         curves = self.r.survival_curves()
-        default = charts.segmentations(curves.rename(columns={"group_type": "segment_type"}))[0]
+        default = charts.segmentations(curves, "group_type")[0]
         s.figures.append(Figure(
             "survival_curves", "Time to churn (Kaplan–Meier), by group", "rpt_survival_curves",
             "S(t) = Π (1 − churned / at risk) over the days up to t since the first purchase, with its "
