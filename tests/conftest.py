@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -14,15 +15,30 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 import flows  # noqa: F401  (pins telemetry-off defaults)
 
+# A pytest-xdist worker runs as `python -c`, so its __main__ has neither a file nor a spec; PySpark's
+# connect utilities (pyspark/sql/connect/utils.py check_dependencies) then take the process for its
+# own doctest run and may sys.exit(0) the worker. Name the worker's entry point as a script would.
+_main = sys.modules["__main__"]
+if not hasattr(_main, "__file__"):
+    _main.__file__ = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c") else "pytest"
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with its tier from its folder."""
+    """Mark each test with its tier from its folder, and with the group it runs in under `make test`'s
+    two workers (`pytest -n 2 --dist loadgroup`): a test module is one group, so its module fixtures
+    are built once; the Spark tests are one group, so the run has one SparkSession. The Spark group
+    comes first: it is the longest (about a third of the suite), and the other worker takes the rest
+    one module at a time meanwhile."""
     for item in items:
-        tier = Path(str(item.fspath)).relative_to(REPO / "tests").parts[0]
-        if tier in ("unit", "integration", "e2e"):
-            item.add_marker(getattr(pytest.mark, tier))
+        relative = Path(str(item.fspath)).relative_to(REPO / "tests")
+        if relative.parts[0] in ("unit", "integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, relative.parts[0]))
+        spark = item.get_closest_marker("spark") is not None
+        item.add_marker(pytest.mark.xdist_group("spark" if spark else relative.as_posix()))
+    items.sort(key=lambda item: item.get_closest_marker("spark") is None)  # stable: else unchanged
 
 
 DEMO_END = date(2026, 10, 31)  # the demo sample's last day (liucun demo's default)
