@@ -48,12 +48,12 @@ ifeq ($(CHROMIUM),)
 	fi
 endif
 
-# `make test` runs in two pytest-xdist workers (one test module, or the Spark group, per worker at a time)
+# `make test` runs in two pytest-xdist workers: one test module (all Spark modules as one) per worker at a time
 TEST_WORKERS ?= 2
 
 ## test: every test tier (unit, integration incl. dbt on a throwaway PostgreSQL, end-to-end)
 test: setup-spark browser
-	$(VENV)/bin/python -m pytest tests -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15
+	$(VENV)/bin/python -m pytest tests -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15
 
 test-unit: setup-spark
 	$(VENV)/bin/python -m pytest tests/unit

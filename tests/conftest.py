@@ -25,20 +25,37 @@ if not hasattr(_main, "__file__"):
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
+def _worker_scope(nodeid: str) -> str:
+    """The unit of work a test runs in under `make test`'s two workers: its module, so its module
+    fixtures are built once; every Spark module (file name with "spark") together, so the run has one
+    SparkSession."""
+    module = nodeid.split("::", 1)[0]
+    return "spark" if "spark" in Path(module).name else module
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with its tier from its folder, and with the group it runs in under `make test`'s
-    two workers (`pytest -n 2 --dist loadgroup`): a test module is one group, so its module fixtures
-    are built once; the Spark tests are one group, so the run has one SparkSession. The Spark group
-    comes first: it is the longest (about a third of the suite), and the other worker takes the rest
-    one module at a time meanwhile."""
+    """Mark each test with its tier from its folder; the Spark group first: it is the longest (about a
+    third of the suite), and the other worker takes the rest one module at a time meanwhile."""
     for item in items:
-        relative = Path(str(item.fspath)).relative_to(REPO / "tests")
-        if relative.parts[0] in ("unit", "integration", "e2e"):
-            item.add_marker(getattr(pytest.mark, relative.parts[0]))
-        spark = item.get_closest_marker("spark") is not None
-        item.add_marker(pytest.mark.xdist_group("spark" if spark else relative.as_posix()))
-    items.sort(key=lambda item: item.get_closest_marker("spark") is None)  # stable: else unchanged
+        tier = Path(str(item.fspath)).relative_to(REPO / "tests").parts[0]
+        if tier in ("unit", "integration", "e2e"):
+            item.add_marker(getattr(pytest.mark, tier))
+    items.sort(key=lambda item: _worker_scope(item.nodeid) != "spark")  # stable: else unchanged
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadscope` by :func:`_worker_scope` (pytest-xdist's own loadgroup cannot be used:
+    it renames node ids through an attribute pytest 9.2 no longer reads)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleOrSparkScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _worker_scope(nodeid)
+
+    return ModuleOrSparkScheduling(config, log)
 
 
 DEMO_END = date(2026, 10, 31)  # the demo sample's last day (liucun demo's default)
