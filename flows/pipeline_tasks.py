@@ -188,7 +188,7 @@ def dbt_build(select: str, env: dict[str, str], project_dir: Path, work_dir: Pat
 @task(name="fit-bgnbd", cache_policy=NO_CACHE)
 @redacting
 def fit_bgnbd(engine: Engine, candidate: Candidate, as_of: date) -> ScoringResult:
-    """Fit the BG/NBD model on intermediate.int_customer_rfm and write ml.customer_bgnbd_scores."""
+    """Fit the BG/NBD and Gamma–Gamma models on intermediate.int_customer_rfm and write the ml tables."""
     result = engine.fit_churn_model(candidate, as_of, get_run_logger())
     if result.fit is not None:
         p = result.fit.params
@@ -197,6 +197,16 @@ def fit_bgnbd(engine: Engine, candidate: Candidate, as_of: date) -> ScoringResul
             markdown=(f"| r | alpha (days) | a | b | log-likelihood | customers | seconds |\n|---|---|---|---|---|---|---|\n"
                       f"| {p.r:.4f} | {p.alpha:.4f} | {p.a:.4f} | {p.b:.4f} | {result.fit.log_likelihood:.1f} "
                       f"| {result.fit.n_customers} | {result.fit.seconds:.2f} |"))
+    spend = result.spend
+    if spend is not None and spend.params is not None and spend.fit_row is not None:
+        row = spend.fit_row
+        create_markdown_artifact(
+            key="gamma-gamma-fit", description=spend.note,
+            markdown=("| p | q | gamma | mean purchase value | spend-frequency correlation | log-likelihood "
+                      "| customers | seconds |\n|---|---|---|---|---|---|---|---|\n"
+                      f"| {spend.params.p:.4f} | {spend.params.q:.4f} | {spend.params.gamma:.4f} "
+                      f"| {spend.params.population_mean:.2f} | {row['spend_frequency_correlation'] or float('nan'):.3f} "
+                      f"| {row['log_likelihood']:.1f} | {row['n_customers']} | {row['fit_seconds']:.2f} |"))
     return result
 
 

@@ -221,7 +221,7 @@ def retention_pipeline(
         with step("gate staging") as shown:
             gates["staging"] = validate_layer(engine, "staging", candidate, params, reports)
             shown["detail"] = _gate_detail(gates["staging"])
-        with step("fit", "fit: BG/NBD churn model") as shown:
+        with step("fit", "fit: BG/NBD, spend, renewals") as shown:
             fitted = fit_bgnbd(engine, candidate, as_of)
             shown["detail"] = f"{fitted.fit.n_customers:,} customers" if fitted.fit else ""
         with step("dbt intermediate + marts") as shown:

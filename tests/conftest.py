@@ -12,8 +12,10 @@ import pytest
 os.environ.setdefault("LIUCUN_PII_SALT", "test-salt-not-a-secret")
 os.environ.setdefault("PREFECT_HOME", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "prefect_home"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
 import flows  # noqa: F401  (pins telemetry-off defaults)
+
+# made here, once: two test workers importing Prefect at once raced to create it (a warning each)
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
 
 # A pytest-xdist worker runs as `python -c`, so its __main__ has neither a file nor a spec; PySpark's
 # connect utilities (pyspark/sql/connect/utils.py check_dependencies) then take the process for its

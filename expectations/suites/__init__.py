@@ -116,11 +116,22 @@ def suite(name: str, *expectations: gx.expectations.Expectation) -> gx.Expectati
 
 
 def layer_suites(layer: str) -> list[TableSuite]:
-    from expectations.suites import churn, marts, quality, raw, recall, risk, staging, survival
+    from expectations.suites import (
+        churn,
+        marts,
+        memberships,
+        quality,
+        raw,
+        recall,
+        risk,
+        staging,
+        survival,
+    )
 
     return {
         "raw": [*raw.SUITES, *quality.RAW_SUITES],
         "staging": [*staging.SUITES, *quality.STAGING_SUITES],
         "marts": [*marts.SUITES, *churn.SUITES, *recall.SUITES, *risk.SUITES, *survival.SUITES,
+                  *memberships.SUITES,
                   *quality.MARTS_SUITES],
     }[layer]

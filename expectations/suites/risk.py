@@ -17,6 +17,29 @@ def build_fct_churn_risk_suite(params: GateParams) -> gx.ExpectationSuite:
                                           description="expected purchases are never negative"),
         gxe.ExpectColumnValuesToBeInSet(column="risk_tier", value_set=["high", "medium", "low"]),
         gxe.ExpectColumnValuesToNotBeNull(column="risk_tier"),
+        gxe.ExpectColumnValuesToBeBetween(column="margin_at_risk_90d", min_value=0,
+                                          description="the margin at risk is never negative"),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} where recall_recommendation is null "
+                "or (recall_recommendation = 'worth_recalling' and (risk_tier = 'low' or margin_at_risk_90d is null)) "
+                "or (recall_recommendation = 'insufficient_data' and (risk_tier = 'low' or margin_at_risk_90d is not null)) "
+                "or (risk_tier = 'low' and recall_recommendation <> 'not_worth_recalling')"
+            ),
+            description="only an at-risk customer with a margin at risk is worth recalling; "
+                        "insufficient data means no value model",
+        ),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from (select min(case when recall_recommendation = 'worth_recalling' "
+                "then margin_at_risk_90d end) as worth_min, "
+                "max(case when recall_recommendation = 'not_worth_recalling' and risk_tier <> 'low' "
+                "then margin_at_risk_90d end) as not_worth_max from {batch}) as m "
+                "where worth_min <= not_worth_max"
+            ),
+            description="one threshold separates them: every at-risk customer worth recalling has a larger "
+                        "margin at risk than every at-risk customer who is not",
+        ),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
                 "select * from (select count(*) as n, count(distinct customer_id) as d from {batch}) as r, "
@@ -46,10 +69,43 @@ def build_fct_customer_bgnbd_scores_suite(params: GateParams) -> gx.ExpectationS
             description="the published model is complete: at most one fit (rpt_bgnbd_fit), and with a fit "
                         "one score per customer it was fitted on (every customer of int_customer_rfm)",
         ),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} as s "
+                "cross join (select count(*) as fits from marts.rpt_gamma_gamma_fit) as g "
+                "left join marts.rpt_gamma_gamma_fit as f on true "
+                "where g.fits > 1 "
+                "or (g.fits = 0 and s.expected_purchase_value is not null) "
+                "or (g.fits = 1 and (s.expected_purchase_value is null "
+                "    or abs(s.expected_purchase_value * (s.repeat_purchase_days * f.p + f.q - 1) "
+                "           - f.p * (f.gamma + s.repeat_purchase_days * coalesce(s.mean_repeat_purchase_value, 0))) "
+                "       > 1e-9 * (1 + f.p * (f.gamma + s.repeat_purchase_days "
+                "                               * coalesce(s.mean_repeat_purchase_value, 0)))))"
+            ),
+            description="every expected purchase value is the published Gamma-Gamma fit's "
+                        "p (gamma + x m_x) / (p x + q - 1), and there is one exactly when a fit is published",
+        ),
+    )
+
+
+def build_rpt_gamma_gamma_fit_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "rpt_gamma_gamma_fit",
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} as f "
+                "join (select count(*) as repeaters from intermediate.int_customer_rfm where frequency > 0) as c "
+                "on f.n_customers <> c.repeaters or f.q <= 1 "
+                "or abs(f.population_mean_purchase_value - f.p * f.gamma / (f.q - 1)) > 1e-9 * f.population_mean_purchase_value"
+            ),
+            description="the fit covers every customer with a repeat purchase day and its population mean "
+                        "is p gamma / (q - 1), finite",
+        ),
     )
 
 
 SUITES = [
     TableSuite("marts", "fct_churn_risk", build_fct_churn_risk_suite),
     TableSuite("marts", "fct_customer_bgnbd_scores", build_fct_customer_bgnbd_scores_suite),
+    TableSuite("marts", "rpt_gamma_gamma_fit", build_rpt_gamma_gamma_fit_suite),
 ]

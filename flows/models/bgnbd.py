@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
+
+from flows.models.mle import inverse_observed_information, maximise
 
 FloatArray = NDArray[np.float64]
 
@@ -132,20 +133,15 @@ def fit(x: ArrayLike, t_x: ArrayLike, T: ArrayLike, *, weights: ArrayLike | None
 
     start = initial or BgNbdParams(r=1.0, alpha=scale, a=1.0, b=1.0)
     theta0 = _theta(start)
-    bounds = [(-20.0, 20.0)] * 4
-    res = minimize(nll, theta0, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": max_iter, "ftol": tol * 1e-3, "gtol": 1e-9})
-    polish = minimize(nll, res.x, method="Nelder-Mead",
-                      options={"maxiter": max_iter, "xatol": 1e-9, "fatol": tol * 1e-3})
-    best = polish if polish.fun <= res.fun else res
+    best = maximise(nll, theta0, max_iter=max_iter, ftol=tol * 1e-3)
     return BgNbdFit(
-        params=_params(best.x),
-        log_likelihood=-float(best.fun) * n,
+        params=_params(best.theta),
+        log_likelihood=-best.nll * n,
         n_customers=int(n),
-        converged=bool(res.success or polish.success),
-        iterations=int(res.nit) + int(polish.nit),
+        converged=best.converged,
+        iterations=best.iterations,
         seconds=time.perf_counter() - started,
-        message=str(best.message),
+        message=best.message,
     )
 
 
@@ -221,20 +217,7 @@ def log_param_covariance(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: A
         r, alpha, a, b = np.exp(theta)
         return -float(np.dot(w, _ll_terms(r, alpha, a, b, ux, utx, uT)))
 
-    k = len(theta0)
-    hess = np.empty((k, k))
-    f0 = nll(theta0)
-    for i in range(k):
-        ei = np.eye(k)[i] * step
-        hess[i, i] = (nll(theta0 + ei) - 2 * f0 + nll(theta0 - ei)) / step**2
-        for j in range(i + 1, k):
-            ej = np.eye(k)[j] * step
-            hess[i, j] = hess[j, i] = (nll(theta0 + ei + ej) - nll(theta0 + ei - ej)
-                                       - nll(theta0 - ei + ej) + nll(theta0 - ei - ej)) / (4 * step**2)
-    eigen = np.linalg.eigvalsh(hess)
-    if not np.all(eigen > 0):
-        raise ValueError(f"the log-likelihood Hessian is not negative definite at the fit (eigenvalues {eigen})")
-    return np.linalg.inv(hess)
+    return inverse_observed_information(nll, theta0, step)
 
 
 def standard_errors(params: BgNbdParams, cov_log: FloatArray) -> BgNbdParams:

@@ -190,6 +190,35 @@ def survival_curves(df: pd.DataFrame) -> alt.TopLevelMixin:
     return alt.layer(band, line).add_params(grouping).properties(width=WIDTH, height=280)
 
 
+def membership_renewals(df: pd.DataFrame) -> alt.TopLevelMixin:
+    """Share of paid members still paying after t renewals per plan: the sBG fit and projection as a
+    line with its 95 % band (dashed where it is a projection), the Kaplan-Meier observation as dots."""
+    base = alt.Chart(df).encode(
+        x=alt.X("renewals:Q", title="renewals (contract periods of the plan: months or years)"),
+        color=alt.Color("plan:N", title="plan",
+                        legend=alt.Legend(orient="top-right", fillColor="white", padding=4,
+                                          symbolType="stroke", symbolStrokeWidth=2, symbolOpacity=1)))
+    fitted = base.transform_filter("isValid(datum.fitted_survival)")
+    band = fitted.mark_area(opacity=0.15).encode(
+        y=alt.Y("fitted_survival_ci_low:Q", axis=alt.Axis(format="%"), title="share of members still paying",
+                scale=alt.Scale(domain=[0, 1])),
+        y2="fitted_survival_ci_high:Q")
+    tooltip = ["plan:N", "renewals:Q", alt.Tooltip("fitted_survival:Q", format=PERCENT, title="sBG S(t)"),
+               alt.Tooltip("fitted_survival_ci_low:Q", format=PERCENT, title="95 % low"),
+               alt.Tooltip("fitted_survival_ci_high:Q", format=PERCENT, title="95 % high"),
+               alt.Tooltip("fitted_retention_rate:Q", format=PERCENT, title="renewal rate"), "is_projection:N"]
+    solid = fitted.transform_filter("!datum.is_projection").mark_line().encode(y="fitted_survival:Q", tooltip=tooltip)
+    # the projection starts where the observed renewals end, so the two lines join
+    dashed = fitted.transform_calculate(observed_t="datum.is_projection ? null : datum.renewals").transform_joinaggregate(
+        last_observed="max(observed_t)", groupby=["plan"]).transform_filter(
+        "datum.renewals >= datum.last_observed").mark_line(strokeDash=[5, 3]).encode(y="fitted_survival:Q", tooltip=tooltip)
+    dots = base.transform_filter("isValid(datum.observed_survival)").mark_point(filled=True, size=40).encode(
+        y="observed_survival:Q",
+        tooltip=["plan:N", "renewals:Q", alt.Tooltip("observed_survival:Q", format=PERCENT, title="observed"),
+                 alt.Tooltip("members_at_risk:Q", format=",", title="at risk")])
+    return alt.layer(band, solid, dashed, dots).properties(width=WIDTH, height=260)
+
+
 def driver_forest(df: pd.DataFrame) -> alt.TopLevelMixin:
     """Odds ratio of churning after a touchpoint experience, with its 95 % interval, on a log scale;
     drivers under the minimum support in their own panel."""

@@ -301,6 +301,42 @@ class _Builder:
             rows=len(summary)))
         return s
 
+    def memberships(self) -> Section:
+        s = self.section("memberships", "Membership renewals", "Paid members still paying after each renewal, "
+                         "per plan: observed, and fitted and projected by the shifted-beta-geometric model.",
+                         "rpt_membership_renewals", "the sources have no paid memberships.")
+        if s.empty:
+            return s
+        df = self.r.membership_renewals()
+        s.figures.append(Figure(
+            "membership_renewals", "Members still paying after t renewals", "rpt_membership_renewals",
+            "Dots: observed (Kaplan–Meier over the renewal decisions seen so far, so young cohorts count "
+            "until their latest renewal). Line: the sBG fit with its 95 % band, dashed where it projects "
+            "beyond the longest observed run. A plan without both a cancellation and a renewal has "
+            "dots only.",
+            spec=_spec(charts.membership_renewals(df)),
+            rows=int(df["observed_survival"].notna().sum() + df["fitted_survival"].notna().sum())))
+        fits = self.r.sbg_fits()
+        if fits.empty:
+            s.figures.append(Figure("sbg_fits", "sBG fits", "rpt_sbg_fit", "",
+                                    empty="No plan has both a cancellation and a renewal yet: nothing to fit."))
+        else:
+            shown = pd.DataFrame({
+                "plan": fits["plan"], "members": fits["n_memberships"], "cancelled": fits["cancellations"],
+                "mean churn per period": fits["mean_churn_probability"],
+                "spread between members (sd)": fits["churn_probability_sd"], "S(12) projected": fits["survival_12"]})
+            s.figures.append(Figure(
+                "sbg_fits", "The sBG fit per plan", "rpt_sbg_fit",
+                "Each member cancels at a period's end with their own probability θ, θ ~ Beta(γ, δ) "
+                "(γ, δ in marts.rpt_sbg_fit): its mean γ / (γ + δ) and its spread between members — near "
+                "0 when members churn alike, so retention stays flat over renewals; the larger, the more "
+                "retention rises as the likeliest to churn leave. S(12): the share projected to still pay "
+                "after 12 renewals.",
+                table=_table(shown, {"members": "int", "cancelled": "int", "mean churn per period": "pct",
+                                     "spread between members (sd)": "pct", "S(12) projected": "pct"}),
+                rows=len(fits)))
+        return s
+
     def cancellation(self) -> Section:
         s = self.section("cancellation", "Cancellation flow", "Members who started to cancel: offers shown, "
                          "cancellations deflected, members saved, and the revenue they kept paying.",
@@ -479,7 +515,7 @@ def render(reader: MartReader, meta: ReportMeta) -> str:
     b = _Builder(reader)
     grain = reader.grain()
     last, previous, year = reader.headline(grain) if grain else (None, None, None)
-    sections = [b.retention(grain), b.lifecycle(grain), b.survival(), b.churn(), b.cancellation(), b.winback(),
+    sections = [b.retention(grain), b.lifecycle(grain), b.survival(), b.memberships(), b.churn(), b.cancellation(), b.winback(),
                 b.risk(), b.quality()]
     specs = {f.id: f.spec for s in sections for f in s.figures if f.spec is not None}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,

@@ -164,6 +164,22 @@ class MartReader:
                where group_type <> 'acquisition_cohort'
                order by group_type <> 'all', group_type, customers desc""")
 
+    # ---- membership renewals ---------------------------------------------------------------------
+
+    def membership_renewals(self) -> pd.DataFrame:
+        return self.df(
+            """select plan, renewals, members_at_risk, observed_survival, fitted_survival,
+                      fitted_survival_ci_low, fitted_survival_ci_high, fitted_retention_rate, is_projection
+               from marts.rpt_membership_renewals order by plan, renewals""")
+
+    def sbg_fits(self) -> pd.DataFrame:
+        return self.df(
+            """select f.plan, f.n_memberships, f.cancellations, f.mean_churn_probability, f.churn_probability_sd,
+                      r.fitted_survival as survival_12
+               from marts.rpt_sbg_fit as f
+               left join marts.rpt_membership_renewals as r on r.plan = f.plan and r.renewals = 12
+               order by f.plan""")
+
     # ---- churn -----------------------------------------------------------------------------------
 
     def churn_by_month(self) -> pd.DataFrame:

@@ -240,7 +240,7 @@ def test_demo_command_end_to_end(tmp_path: Path):
     steps = [line for line in lines if line.startswith("✓ ")]
     assert [s.split("  ")[0][2:].strip() for s in steps] == [
         "ingest: read sources", "start: copy the last state", "ingest: load raw layer", "gate raw",
-        "dbt staging + model inputs", "gate staging", "fit: BG/NBD churn model", "dbt intermediate + marts",
+        "dbt staging + model inputs", "gate staging", "fit: BG/NBD, spend, renewals", "dbt intermediate + marts",
         "gate marts", "report", "publish"], "\n".join(lines)
     assert any(re.search(r"gate raw\s+[\d.]+s  passed: \d+ checks", s) for s in steps)
     assert any(re.search(r"dbt staging \+ model inputs\s+[\d.]+s  \d+ models, \d+ tests", s) for s in steps)

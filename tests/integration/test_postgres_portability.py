@@ -37,6 +37,27 @@ SURVIVAL_QUERY = ("select group_type, group_value, duration_days, customers_at_r
                   "coalesce(median_ci_high_days, -1) from marts.rpt_survival_summary")
 
 
+# the model marts: the renewal curves (observed: sums of logs; fitted: from ml), the customers' value
+# and worth-recalling rule, and the Gamma-Gamma fit (from ml, renamed and cast)
+MODEL_MARTS_QUERY = ("select plan, renewals, coalesce(members_at_risk, -1), coalesce(cancelled, -1), is_projection, "
+                     "'', observed_survival, fitted_survival, fitted_survival_ci_low "
+                     "from marts.rpt_membership_renewals "
+                     "union all select customer_id, 0, 0, 0, false, recall_recommendation, margin_at_risk_90d, "
+                     "expected_purchase_value, expected_revenue_90d from marts.fct_churn_risk "
+                     "union all select 'gamma-gamma', n_customers, 0, 0, converged, '', p, q, gamma "
+                     "from marts.rpt_gamma_gamma_fit")
+
+
+def _same_models(pg_rows: list[tuple], duck_rows: list[tuple]) -> bool:
+    """Keys, counts and rules exactly, the estimates to 1e-12 (null where null)."""
+    def close(x, y) -> bool:
+        return (x is None) == (y is None) and (x is None or math.isclose(float(x), float(y), rel_tol=1e-12, abs_tol=1e-12))
+
+    return len(pg_rows) == len(duck_rows) and all(
+        p[:6] == d[:6] and all(close(x, y) for x, y in zip(p[6:], d[6:], strict=True))
+        for p, d in zip(sorted(pg_rows, key=str), sorted(duck_rows, key=str), strict=True))
+
+
 def _same_survival(pg_rows: list[tuple], duck_rows: list[tuple]) -> bool:
     """Counts and keys exactly, the estimates to 1e-12 (sums of logarithms in another order)."""
     if len(pg_rows) != len(duck_rows):
@@ -78,6 +99,8 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
             pg_retention = sorted(cur.fetchall())
             cur.execute(SURVIVAL_QUERY)
             pg_survival = cur.fetchall()
+            cur.execute(MODEL_MARTS_QUERY)
+            pg_models = cur.fetchall()
             # every table the build read or wrote has planner statistics (reltuples is -1 until a
             # table is analyzed): without them PostgreSQL planned fct_churn_risk as nested loops
             cur.execute("select n.nspname || '.' || c.relname from pg_class c join pg_namespace n "
@@ -95,6 +118,7 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
         duck_quality = sorted(con.execute(QUALITY_QUERY).fetchall())
         duck_retention = sorted(con.execute(RETENTION_MARTS_QUERY).fetchall())
         duck_survival = con.execute(SURVIVAL_QUERY).fetchall()
+        duck_models = con.execute(MODEL_MARTS_QUERY).fetchall()
     assert not unanalyzed, unanalyzed
     assert analyzed_tables >= 30
     assert len(on_pg) >= 10
@@ -110,3 +134,7 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
     # the Kaplan-Meier curves and their summaries too
     assert len(duck_survival) > 1000
     assert _same_survival(pg_survival, duck_survival)
+    # the renewal curves, customer values and recall rule, and the spend model's fit too
+    assert sum(1 for r in duck_models if r[0] == "monthly") > 10
+    assert sum(1 for r in duck_models if r[5] == "worth_recalling") > 10
+    assert _same_models(pg_models, duck_models)

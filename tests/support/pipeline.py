@@ -20,7 +20,8 @@ DEMO_CONFIG = REPO / "flows" / "demo" / "liucun.yml"
 
 def build_candidate(sources: Path, work: Path, as_of: date, salt: str) -> tuple[Path, DbtRunSummary]:
     """Ingest the demo-format sources at ``sources`` and dbt-build everything into work/candidate.duckdb,
-    fitting the BG/NBD model between the intermediate models it reads and the rest, as the pipeline does."""
+    fitting the models (BG/NBD, Gamma-Gamma, sBG) between the intermediate models they read and the rest,
+    as the pipeline does."""
     import os
 
     os.environ["LIUCUN_DATA_DIR"] = str(sources)
@@ -30,15 +31,17 @@ def build_candidate(sources: Path, work: Path, as_of: date, salt: str) -> tuple[
     create_ml_schema(db)
     env = {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(db)}
     dbt_vars = {"as_of_date": as_of.isoformat()}
-    # as the pipeline: what the BG/NBD fit reads, the fit, then everything else
-    first = run_dbt(["build", "--select", "+int_customer_rfm", "--indirect-selection", "buildable"],
+    # as the pipeline: what the fits read, the fits, then everything else
+    first = run_dbt(["build", "--select", *FIT_INPUTS, "--indirect-selection", "buildable"],
                     Settings().dbt_project_dir, work, env, dbt_vars)
     score_warehouse(db, as_of)
-    rest = run_dbt(["build", "--exclude", "+int_customer_rfm", "--indirect-selection", "buildable"],
+    rest = run_dbt(["build", "--exclude", *FIT_INPUTS, "--indirect-selection", "buildable"],
                    Settings().dbt_project_dir, work, env, dbt_vars)
     summary = DbtRunSummary(rest.command, first.results + rest.results, first.elapsed + rest.elapsed)
     return db, summary
 
+
+FIT_INPUTS = ("+int_customer_rfm", "+int_membership_renewals")  # what the model fits read
 
 PG_TYPES = {"VARCHAR": "text", "BIGINT": "bigint", "DOUBLE": "double precision", "BOOLEAN": "boolean",
             "DATE": "date", "TIMESTAMP": "timestamp", "JSON": "text"}

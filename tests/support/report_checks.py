@@ -49,6 +49,10 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
         survival_weeks = con.execute(
             "select count(distinct ceil(duration_days / 7.0)) from marts.rpt_survival_curves "
             "where group_type = 'all'").fetchone()[0]
+        renewal_points = con.execute(
+            "select count(observed_survival), count(fitted_survival), "
+            "count(distinct case when fitted_survival is not null then plan end) "
+            "from marts.rpt_membership_renewals").fetchone()
         median_all = con.execute("select median_survival_days, median_ci_low_days, median_ci_high_days "
                                  "from marts.rpt_survival_summary where group_type = 'all'").fetchone()
     # the page is the one of this publication
@@ -82,6 +86,15 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
     assert charts["activity_lifecycle"]["marks"] == 4 * lifecycle_periods  # new, returning, resurrecting, dormant
     # a step line and its band over every weekly point of the curve of all customers
     assert charts["survival_curves"]["marks"] == 2 * survival_weeks > 2
+    # the renewal curves: a dot per observed point, a line (solid, then dashed from the last observed
+    # renewal on: that point twice per fitted plan) and a band over every fitted one
+    observed_points, fitted_points, fitted_plans = renewal_points
+    if observed_points:
+        drawn = charts["membership_renewals"]["marks"]
+        assert drawn == observed_points + 2 * fitted_points + fitted_plans > observed_points, (drawn, renewal_points)
+    else:  # no paid memberships (Online Retail): the section says so instead of drawing
+        assert "membership_renewals" not in charts
+        assert "marts.rpt_membership_renewals has no rows in this publication: the sources have no paid memberships." in html
     median, low, high = ("∞" if d is None else f"{d:,}" for d in median_all)
     row = re.search(r'<table id="table-survival_medians">.*?<tr><td class="text">all</td><td class="text">all</td>'
                     r'(.*?)</tr>', html, re.S)

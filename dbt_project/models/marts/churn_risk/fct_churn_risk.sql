@@ -1,11 +1,15 @@
 -- One row per customer active (stage new, growth, mature) or dormant in the last complete
 -- lifecycle period: churn-risk signals at the as-of date, the BG/NBD probability of being alive
 -- and expected purchases in the next 90 days (ml.customer_bgnbd_scores, fitted by the pipeline on
--- int_customer_rfm), a risk tier and human-readable reasons. Definitions: doc('risk_definitions').
+-- int_customer_rfm), the Gamma-Gamma expected purchase value and the margin at risk, a risk tier
+-- with human-readable reasons and whether the customer is worth recalling. Definitions:
+-- doc('risk_definitions').
 {%- set n_trend = var('churn_risk_trend_periods', 3) | int %}
 {%- set window = var('churn_risk_window_days', 90) | int %}
 {%- set p_alive_tiers = var('churn_risk_p_alive_thresholds', {'high': 0.3, 'medium': 0.6}) %}
 {%- set signal_tiers = var('churn_risk_signal_thresholds', {'high': 3, 'medium': 1}) %}
+{%- set margin = var('recall_gross_margin_rate', 0.45) %}
+{%- set min_margin_at_risk = var('recall_min_margin_at_risk', 10) %}
 {%- set as_of = liucun.as_of_date() %}
 {%- set window_start = 'cast(' ~ dbt.dateadd('day', -window + 1, as_of) ~ ' as date)' %}
 {%- set prior_start = 'cast(' ~ dbt.dateadd('day', -2 * window + 1, as_of) ~ ' as date)' %}
@@ -253,7 +257,9 @@ joined as (
         scores.p_alive_ci_high,
         scores.expected_purchases_90d,
         scores.expected_purchases_90d_ci_low,
-        scores.expected_purchases_90d_ci_high
+        scores.expected_purchases_90d_ci_high,
+        scores.expected_purchase_value,
+        scores.expected_revenue_90d
     from population
     left join rfm on population.customer_id = rfm.customer_id
     left join trends on population.customer_id = trends.customer_id
@@ -289,7 +295,13 @@ counted as (
         case when flag_arpu then 1 else 0 end + case when flag_purchases then 1 else 0 end
         + case when flag_interactions then 1 else 0 end + case when flag_satisfaction then 1 else 0 end
         + case when flag_complaints then 1 else 0 end + case when flag_payments then 1 else 0 end
-        + case when flag_dormant then 1 else 0 end as risk_signals
+        + case when flag_dormant then 1 else 0 end as risk_signals,
+        -- the gross margin a customer active for the next 90 days would bring, times the chance they
+        -- are already gone: (1 - P(alive)) x value x E[purchases | alive] x margin rate
+        case when p_alive > 0 and expected_purchase_value is not null
+             then round(cast((1 - p_alive) * expected_purchase_value * expected_purchases_90d / p_alive
+                             * {{ margin }} as decimal(38, 10)), 2)
+        end as margin_at_risk_90d
     from flagged
 
 ),
@@ -323,6 +335,9 @@ final as (
         cast(expected_purchases_90d as {{ liucun.type_double() }}) as expected_purchases_90d,
         cast(expected_purchases_90d_ci_low as {{ liucun.type_double() }}) as expected_purchases_90d_ci_low,
         cast(expected_purchases_90d_ci_high as {{ liucun.type_double() }}) as expected_purchases_90d_ci_high,
+        cast(expected_purchase_value as {{ liucun.type_double() }}) as expected_purchase_value,
+        cast(expected_revenue_90d as {{ liucun.type_double() }}) as expected_revenue_90d,
+        cast(margin_at_risk_90d as decimal(18, 2)) as margin_at_risk_90d,
         cast(risk_signals as {{ dbt.type_bigint() }}) as risk_signals,
         case
             when p_alive < {{ p_alive_tiers['high'] }} or risk_signals >= {{ signal_tiers['high'] }} then 'high'
@@ -356,6 +371,27 @@ final as (
         ), ''), 'no risk signals') as risk_reasons
     from counted
 
+),
+
+recommended as (
+
+    select
+        final.*,
+        case
+            when risk_tier = 'low' then 'not_at_risk'
+            when margin_at_risk_90d is null then 'no_value_model'
+            when margin_at_risk_90d >= {{ min_margin_at_risk }} then 'margin_at_risk_at_least_min'
+            else 'margin_at_risk_below_min'
+        end as recall_recommendation_reason
+    from final
+
 )
 
-select * from final
+select
+    recommended.*,
+    case recall_recommendation_reason
+        when 'margin_at_risk_at_least_min' then 'worth_recalling'
+        when 'no_value_model' then 'insufficient_data'
+        else 'not_worth_recalling'
+    end as recall_recommendation
+from recommended
