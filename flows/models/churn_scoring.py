@@ -178,10 +178,16 @@ def fit_spend(x: np.ndarray, m_x: np.ndarray, as_of: date, log: logging.Logger |
     day: x repeat purchase days of mean net value m_x. Too little data, or a fit whose population
     mean is infinite (q <= 1), is not an error: the note says why and the values stay null."""
     repeat = (x > 0) & np.isfinite(m_x)
-    w = None if weights is None else weights[repeat]
-    customers = int(repeat.sum() if weights is None else weights[repeat].sum())
+    # the distinct (x, m_x) rows with their counts, sorted: customers and the same customers given as
+    # weighted distinct rows (the Spark engine's input) reach the optimizer as the same arrays, so
+    # both engines publish the same fit to the last digit
+    rows, inverse = np.unique(np.column_stack([x[repeat], m_x[repeat]]), axis=0, return_inverse=True)
+    w = np.bincount(inverse.reshape(-1), weights=None if weights is None else weights[repeat],
+                    minlength=len(rows)).astype(np.float64)
+    xs, ms = rows[:, 0], rows[:, 1]
+    customers = int(w.sum())
     try:
-        result = gamma_gamma.fit(x[repeat], m_x[repeat], weights=w)
+        result = gamma_gamma.fit(xs, ms, weights=w)
         prm = result.params
         if prm.q <= 1.0:
             raise ValueError(f"q = {prm.q:.3g} <= 1, so the population's mean purchase value is infinite "
@@ -191,16 +197,13 @@ def fit_spend(x: np.ndarray, m_x: np.ndarray, as_of: date, log: logging.Logger |
         log.warning(note)
         return Spend(None, None, note)
     try:
-        se = gamma_gamma.standard_errors(prm, gamma_gamma.log_param_covariance(prm, x[repeat], m_x[repeat], weights=w))
+        se = gamma_gamma.standard_errors(prm, gamma_gamma.log_param_covariance(prm, xs, ms, weights=w))
     except (ValueError, np.linalg.LinAlgError) as exc:
         log.warning("Gamma-Gamma fitted but its standard errors could not be computed (%s)", exc)
         se = None
-    xs, ms = x[repeat], m_x[repeat]
-    if w is None:
-        corr = gamma_gamma.spend_frequency_correlation(xs, ms)
-    else:  # the weighted Pearson correlation of the distinct rows: the customers' own
-        cov = np.cov(np.vstack([xs, ms]), aweights=w)
-        corr = float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])) if cov[0, 0] > 0 and cov[1, 1] > 0 else float("nan")
+    # the customers' Pearson correlation of x and m_x, from the counted rows
+    cov = np.cov(np.vstack([xs, ms]), aweights=w) if len(xs) > 1 else np.zeros((2, 2))
+    corr = float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])) if cov[0, 0] > 0 and cov[1, 1] > 0 else float("nan")
     fit_row = {
         "as_of_date": as_of, "fitted_at": datetime.now(UTC).replace(tzinfo=None),
         "p": prm.p, "q": prm.q, "gamma": prm.gamma,

@@ -383,7 +383,7 @@ class _Builder:
 
     def risk(self) -> Section:
         s = self.section("risk", "Churn risk", "How likely each active customer is to still be a customer "
-                         "(BG/NBD P(alive)), and the largest groups at high risk.",
+                         "(BG/NBD P(alive)), the largest groups at high risk, and who is worth recalling.",
                          "fct_churn_risk", "no customer with a purchase history to score.")
         if s.empty:
             return s
@@ -398,6 +398,18 @@ class _Builder:
             "High-risk customers grouped by lifecycle stage and the signals that put them there.",
             table=_table(top, {"customers": "int", "mean_p_alive": "pct", "revenue_last_period": "num"}),
             rows=len(top)))
+        if not self.r.has_column("marts.fct_churn_risk", "recall_recommendation"):
+            return s  # published before the per-customer rule existed: the next run's page has it
+        worth = self.r.recall_worth()
+        s.figures.append(Figure(
+            "recall_worth", "Which customers are worth a win-back contact", "fct_churn_risk",
+            "Margin at risk in 90 days = (1 − P(alive)) × Gamma–Gamma expected purchase value × expected "
+            "purchase days if still active × the gross margin rate: what winning the customer back is "
+            "worth. At-risk customers (tier medium or high) at or above recall_min_margin_at_risk are "
+            "worth recalling; fct_churn_risk lists them, to sort by margin_at_risk_90d.",
+            table=_table(worth, {"customers": "int", "margin_at_risk_90d": "num",
+                                 "mean_expected_purchase_value": "num", "mean_p_alive": "pct"}),
+            rows=len(worth)))
         return s
 
     def quality(self) -> Section:

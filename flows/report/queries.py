@@ -47,6 +47,13 @@ class MartReader:
     def df(self, sql: str, params: list | None = None) -> pd.DataFrame:
         return self.con.execute(sql, params or []).df()
 
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether ``table`` (schema.table) has ``column``: a publication made before the column
+        existed (the report redrawn by a newer liucun) does not."""
+        if not self.has(table):
+            return False
+        return column in self.con.execute(f"select * from {table} limit 0").df().columns
+
     def count(self, table: str) -> int:
         if not self.has(table):
             return 0
@@ -243,6 +250,15 @@ class MartReader:
                        sum(revenue_last_period)::double as revenue_last_period
                 from marts.fct_churn_risk where risk_tier = 'high'
                 group by all order by customers desc, lifecycle_stage limit {int(limit)}""")
+
+    def recall_worth(self) -> pd.DataFrame:
+        """Customers by the per-customer worth-recalling rule, with their margin at risk."""
+        return self.df(
+            """select recall_recommendation, recall_recommendation_reason, count(*) as customers,
+                      sum(margin_at_risk_90d)::double as margin_at_risk_90d,
+                      avg(expected_purchase_value) as mean_expected_purchase_value, avg(p_alive) as mean_p_alive
+               from marts.fct_churn_risk group by recall_recommendation, recall_recommendation_reason
+               order by min(case when recall_recommendation = 'worth_recalling' then 0 else 1 end), customers desc""")
 
     # ---- data quality ----------------------------------------------------------------------------
 
