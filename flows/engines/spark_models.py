@@ -136,7 +136,14 @@ _VIEWS = ("liucun_bgnbd_rows", "liucun_bgnbd_fit", "liucun_gamma_gamma_fit", "li
 
 
 def _incoming(sql: SparkSql, location: Location, run_id: str, name: str, table: Any) -> None:
-    """``table`` (Arrow) as Parquet in the run's incoming folder, and a temporary view ``name`` on it."""
+    """``table`` (Arrow) as Parquet in the run's incoming folder, and a temporary view ``name`` on it.
+    A column whose every value is None (a standard error that could not be computed) has no type in
+    Arrow: it is written as double, as the ml table declares it."""
+    import pyarrow as pa
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_null(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
     location.write_table(table, "incoming", run_id, f"{name}.parquet")
     view(sql, name, spark_schema(table.schema), location.spark("incoming", run_id, f"{name}.parquet"))
 
