@@ -289,10 +289,12 @@ def fit_renewals(counts: list[tuple], as_of: date, log: logging.Logger | logging
 
 def score_warehouse(db: Path, as_of: date, log: logging.Logger | logging.LoggerAdapter | None = None
                     ) -> ScoringResult:
-    """Fit BG/NBD on ``intermediate.int_customer_rfm`` of ``db`` and replace the ml tables.
+    """Fit BG/NBD and Gamma–Gamma on ``intermediate.int_customer_rfm`` and sBG per plan on
+    ``intermediate.int_membership_renewals`` of ``db``, and replace the ml tables.
 
-    Too little data (no customers, or nobody / everybody with a repeat purchase) is not an
-    error: the tables are left empty and the marts say "no BG/NBD score".
+    Too little data for a model (no customers, or nobody / everybody with a repeat purchase; no
+    plan with both a cancellation and a renewal) is not an error: its tables are left empty, the
+    marts say "no BG/NBD score" or leave the values null, and the notes say why.
     """
     log = log or logging.getLogger(__name__)
     with duckdb.connect(str(db)) as con:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit
 
 from flows.models.mle import inverse_observed_information, maximise
 
@@ -189,6 +190,6 @@ def survival_interval(params: SbgParams, cov_log: FloatArray, t: ArrayLike,
     grad = np.vstack([(logit(theta0 + np.eye(2)[i] * step) - logit(theta0 - np.eye(2)[i] * step)) / (2 * step)
                       for i in range(2)])
     se = np.sqrt(np.maximum(np.einsum("in,ij,jn->n", grad, cov_log, grad), 0.0))
-    low[later] = 1.0 / (1.0 + np.exp(-(g0 - z * se)))
-    high[later] = 1.0 / (1.0 + np.exp(-(g0 + z * se)))
+    low[later] = expit(g0 - z * se)  # the logistic function, without overflow far out
+    high[later] = expit(g0 + z * se)
     return low, high
