@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, gammaln, hyp2f1
 
-from flows.models.mle import inverse_observed_information, maximise
+from flows.models.mle import inverse_observed_information, maximise, standard_errors_from_logs
 
 FloatArray = NDArray[np.float64]
 
@@ -222,8 +222,7 @@ def log_param_covariance(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: A
 
 def standard_errors(params: BgNbdParams, cov_log: FloatArray) -> BgNbdParams:
     """Standard errors of r, alpha, a, b by the delta method: se(p) = p x se(ln p)."""
-    se = np.sqrt(np.diag(cov_log)) * np.exp(_theta(params))
-    return BgNbdParams(*(float(v) for v in se))
+    return BgNbdParams(*standard_errors_from_logs(np.exp(_theta(params)), cov_log))
 
 
 def _delta_interval(fun, params: BgNbdParams, cov_log: FloatArray, z: float,

@@ -32,6 +32,7 @@ from flows.models.bgnbd import (
     p_alive_interval,
     standard_errors,
 )
+from flows.models.mle import standard_errors_from_logs
 
 HORIZON_DAYS = 90
 RFM_TABLE = "intermediate.int_customer_rfm"
@@ -255,7 +256,7 @@ def fit_renewals(counts: list[tuple], as_of: date, log: logging.Logger | logging
         prm = result.params
         try:
             cov = sbg.log_param_covariance(prm, t, cancelled, weights=w)
-            se = [float(v) for v in np.sqrt(np.diag(cov)) * np.array([prm.gamma, prm.delta])]
+            se = standard_errors_from_logs(np.array([prm.gamma, prm.delta]), cov)
         except (ValueError, np.linalg.LinAlgError) as exc:
             # e.g. members who all churn alike: the likelihood is flat along gamma / (gamma + delta)
             log.warning("sBG for plan %s fitted but its uncertainty could not be computed (%s): "

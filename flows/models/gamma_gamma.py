@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import gammaln
 
-from flows.models.mle import inverse_observed_information, maximise
+from flows.models.mle import inverse_observed_information, maximise, standard_errors_from_logs
 
 FloatArray = NDArray[np.float64]
 
@@ -169,5 +169,4 @@ def log_param_covariance(params: GammaGammaParams, x: ArrayLike, m_x: ArrayLike,
 
 def standard_errors(params: GammaGammaParams, cov_log: FloatArray) -> GammaGammaParams:
     """Standard errors of p, q, gamma by the delta method: se(v) = v x se(ln v)."""
-    se = np.sqrt(np.diag(cov_log)) * np.array([params.p, params.q, params.gamma])
-    return GammaGammaParams(*(float(v) for v in se))
+    return GammaGammaParams(*standard_errors_from_logs(np.array([params.p, params.q, params.gamma]), cov_log))

@@ -56,3 +56,9 @@ def maximise(nll: Callable[[FloatArray], float], theta0: FloatArray, *, max_iter
     return Optimum(theta=np.asarray(best.x, dtype=np.float64), nll=float(best.fun),
                    converged=bool(res.success or polish.success), iterations=int(res.nit) + int(polish.nit),
                    message=str(best.message))
+
+
+def standard_errors_from_logs(values: FloatArray, cov_log: FloatArray) -> list[float]:
+    """Standard errors of positive parameters fitted on their logarithms (covariance ``cov_log``),
+    by the delta method: se(v) = v x se(ln v)."""
+    return [float(v) for v in np.sqrt(np.diag(cov_log)) * np.asarray(values, dtype=np.float64)]
