@@ -35,7 +35,7 @@ class Billing:
 
     state: MemberState
     invoices: dict[str, np.ndarray]  # membership, period_start (day offset), t, attempt, cents,
-    #                                   paid, reason
+    #                                   paid, reason, plan (billed: 0 monthly, 1 annual)
     sessions: dict[str, np.ndarray]
 
 
@@ -44,10 +44,11 @@ class _Invoices:
         self.chunks: list[dict[str, np.ndarray]] = []
 
     def add(self, ms: np.ndarray, period: np.ndarray, t: np.ndarray, attempt: int,
-            cents: np.ndarray, paid: np.ndarray, reason: np.ndarray) -> None:
+            cents: np.ndarray, paid: np.ndarray, reason: np.ndarray, plan: np.ndarray) -> None:
         self.chunks.append({"membership": ms, "period_start": period, "t": t,
                             "attempt": np.full(ms.size, attempt, dtype=np.int8), "cents": cents,
-                            "paid": paid, "reason": reason.astype(np.int8)})
+                            "paid": paid, "reason": reason.astype(np.int8),
+                            "plan": plan.astype(np.int8)})
 
     def columns(self) -> dict[str, np.ndarray]:
         return {k: np.concatenate([c[k] for c in self.chunks]) for k in self.chunks[0]}
@@ -93,7 +94,7 @@ def simulate_billing(rng: np.random.Generator, persons: Persons, purchases: Purc
     start_day = np.floor(start).astype(np.int64)
     inv = _Invoices()
     inv.add(np.arange(m), start_day, start, 1, PRICE[plan], np.ones(m, dtype=bool),
-            np.full(m, -1))
+            np.full(m, -1), plan)
     slog = SessionLog()
     end = window.days
     # renewals are attempted by a nightly batch at 03:00 plus a per-membership queue offset
@@ -123,11 +124,12 @@ def _bill(rng: np.random.Generator, st: MemberState, due: np.ndarray, day: np.nd
           t1: np.ndarray, inv: _Invoices, slog: SessionLog, death_t: np.ndarray,
           cause: np.ndarray, end: float) -> None:
     """First attempt (at ``t1``) and dunning retries of one billing cycle for ``due``."""
-    cents = PRICE[st.plan_now[due]]
-    cents = np.where((st.plan_now[due] == 0) & (st.discount_left[due] > 0), cents // 2, cents)
+    billed = st.plan_now[due].copy()  # the plan this cycle bills (a downgrade moves monthly to annual)
+    cents = PRICE[billed]
+    cents = np.where((billed == 0) & (st.discount_left[due] > 0), cents // 2, cents)
     fail = rng.random(due.size) < P.P_FIRST_ATTEMPT_FAIL
     reason = np.where(fail, np.searchsorted(np.cumsum(FAILURE_PROBS), rng.random(due.size)), -1)
-    inv.add(due, day, t1, 1, cents, ~fail, reason)
+    inv.add(due, day, t1, 1, cents, ~fail, reason, billed)
     paid = [due[~fail]]
     carry = [np.zeros(0, dtype=np.int64)]  # retries would fall after the window end
     pending = np.nonzero(fail)[0]
@@ -144,7 +146,7 @@ def _bill(rng: np.random.Generator, st: MemberState, due: np.ndarray, day: np.nd
         pending, ms, ta = pending[go], ms[go], ta[go]
         ok = rng.random(ms.size) < P.P_RETRY_RECOVER
         inv.add(ms, day[pending], ta, attempt, cents[pending], ok,
-                np.where(ok, -1, reason[pending]))
+                np.where(ok, -1, reason[pending]), billed[pending])
         paid.append(ms[ok])
         pending, last_t = pending[~ok], ta[~ok]
     if pending.size:

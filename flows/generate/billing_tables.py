@@ -52,6 +52,7 @@ def build_billing_tables(ident: Identity, billing: Billing,
         "attempt_number": pa.array(inv["attempt"][o], pa.int8()),
         "amount_cents": pa.array(inv["cents"][o], pa.int64()),
         "status": pa.array(np.where(inv["paid"][o], "paid", "failed")),
+        "plan": pa.array(np.array(PLANS)[inv["plan"][o].astype(np.int64)]),
         "failure_reason": pa.array(np.array(FAILURE_REASONS)[np.maximum(reason, 0)], pa.string(),
                                    mask=reason < 0),
     })
@@ -90,7 +91,7 @@ INVOICES_SELECT = """
 SELECT invoice_id, membership_id, crm_id,
        (DATE '{start}' + period_day::INTEGER) AS billing_period_start,
        """ + _LOCAL.format(c="attempted_at") + """, attempt_number,
-       (amount_cents::DECIMAL(18,0) / 100)::DECIMAL(12,2) AS amount, status, failure_reason
+       (amount_cents::DECIMAL(18,0) / 100)::DECIMAL(12,2) AS amount, plan, status, failure_reason
 FROM t
 """
 

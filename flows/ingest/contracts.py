@@ -216,6 +216,8 @@ CONTRACTS: dict[str, Contract] = {
                 _c("attempted_at", "timestamp", required=True),
                 _c("attempt_number", "bigint"),
                 _c("amount", "money", non_negative=True),
+                _c("plan", description="The plan this invoice bills (its contract period); empty: "
+                                       "the membership's plan."),
                 _c("status", required=True),
                 _c("failure_reason"),
             ),

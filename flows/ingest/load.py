@@ -67,11 +67,21 @@ class LoadResult:
 
 
 def create_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every contract's raw table (empty) plus the quarantine, load, file and cursor ledgers."""
+    """Create every contract's raw table (empty) plus the quarantine, load, file and cursor ledgers.
+
+    A warehouse made by an earlier version gains the columns its contracts have added since
+    (empty for the rows loaded before them)."""
     con.execute("create schema if not exists raw")
+    present: dict[str, set[str]] = {}
+    for table, column in con.execute("select table_name, column_name from duckdb_columns() "
+                                     "where database_name = current_database() and schema_name = 'raw'").fetchall():
+        present.setdefault(table, set()).add(column)
     for contract in CONTRACTS.values():
         cols = ", ".join(f"{q(c.stored_name)} {c.sql_type}" for c in contract.columns)
         con.execute(f"create table if not exists raw.{contract.kind} ({cols}, {META_COLUMNS})")
+        for c in contract.columns:
+            if contract.kind in present and c.stored_name not in present[contract.kind]:
+                con.execute(f"alter table raw.{contract.kind} add column {q(c.stored_name)} {c.sql_type}")
     con.execute(
         """create table if not exists raw._quarantine (
             source varchar, kind varchar, load_id varchar, file varchar, line bigint,

@@ -44,7 +44,7 @@ COLUMNS = {
     "billing/memberships.csv": ["membership_id", "crm_id", "plan", "started_at", "ended_at",
                                 "end_reason"],
     "billing/invoices.csv": ["invoice_id", "membership_id", "crm_id", "billing_period_start",
-                             "attempted_at", "attempt_number", "amount", "status",
+                             "attempted_at", "attempt_number", "amount", "plan", "status",
                              "failure_reason"],
     "cancellation/sessions.jsonl": ["session_id", "membership_id", "crm_id", "started_at",
                                     "ended_at", "reason_category", "reason_text", "offer_type",

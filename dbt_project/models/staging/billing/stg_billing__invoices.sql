@@ -14,6 +14,7 @@ renamed as (
         cast(attempted_at as {{ dbt.type_timestamp() }}) as attempted_at,
         cast(attempt_number as {{ dbt.type_bigint() }}) as attempt_number,
         cast(amount as decimal(18, 2)) as amount,
+        cast(plan as {{ dbt.type_string() }}) as plan,
         cast(status as {{ dbt.type_string() }}) as status,
         cast(failure_reason as {{ dbt.type_string() }}) as failure_reason,
         _source as source_name,
