@@ -1,5 +1,8 @@
-"""Marts gate, membership renewals: the observed curve counts every paid membership once and never
-goes up, the fitted curve never goes up and its interval holds it, and every fitted plan has its curve."""
+"""Marts gate, memberships. Renewals: the observed curve counts every paid membership once and never
+goes up, the fitted curve never goes up and its interval holds it, and every fitted plan has its curve.
+Revenue: each customer's and each month's MRR carries over from one month to the next, the closing
+MRR is what the billed periods running on the as-of date add up to, the monthly report is the sum of
+its customers, and dunning's recovery by retry adds up to its recovery by month."""
 
 from __future__ import annotations
 
@@ -70,7 +73,99 @@ def build_rpt_sbg_fit_suite(params: GateParams) -> gx.ExpectationSuite:
     )
 
 
+def build_fct_customer_mrr_suite(params: GateParams) -> gx.ExpectationSuite:
+    as_of = f"date '{params.as_of.isoformat()}'"
+    return suite(
+        "fct_customer_mrr",
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} as c "
+                "join (select month_start, lag(month_start) over (order by month_start) as previous_month "
+                "from intermediate.int_mrr_months) as m on c.month_start = m.month_start "
+                "left join marts.fct_customer_mrr as p "
+                "on p.customer_id = c.customer_id and p.month_start = m.previous_month "
+                "where c.mrr_start <> coalesce(p.mrr_end, 0)"
+            ),
+            description="a customer's MRR at a month's start is their MRR at the previous month's end "
+                        "(0 after a month without a row)",
+        ),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from (select coalesce(sum(b.mrr_end), 0) as closing from {batch} as b "
+                "where b.month_start = (select max(month_start) from intermediate.int_mrr_months)) as m "
+                "cross join (select coalesce(sum(mrr), 0) as running from intermediate.int_membership_mrr_segments "
+                f"where customer_id is not null and valid_from <= {as_of} "
+                f"and (valid_to is null or valid_to > {as_of})) as s "
+                "where m.closing <> s.running"
+            ),
+            description="the as-of month's closing MRR is the sum of the billed periods running on the as-of date",
+        ),
+    )
+
+
+def build_rpt_mrr_movements_suite(params: GateParams) -> gx.ExpectationSuite:
+    sums = ", ".join(f"sum({c}) as {c}" for c in _MRR_SUMS)
+    differs = " or ".join(f"r.{c} <> coalesce(f.{c}, 0)" for c in _MRR_SUMS)
+    return suite(
+        "rpt_mrr_movements",
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                f"select * from {{batch}} as r left join (select month_start, {sums} "
+                "from marts.fct_customer_mrr group by month_start) as f on r.month_start = f.month_start "
+                f"where {differs}"
+            ),
+            description="each month's MRR and movements are the sums of its customers' (fct_customer_mrr)",
+        ),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from (select month_start, mrr_start, customers_start, "
+                "lag(mrr_end) over (order by month_start) as mrr_end_before, "
+                "lag(customers_end) over (order by month_start) as customers_end_before from {batch}) as c "
+                "where mrr_start <> coalesce(mrr_end_before, 0) "
+                "or customers_start <> coalesce(customers_end_before, 0)"
+            ),
+            description="a month starts with the MRR and customers the previous month ended with",
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column="gross_mrr_churn_rate", min_value=0, max_value=1,
+                                          description="gross MRR churn never exceeds the MRR at the start"),
+        gxe.ExpectColumnValuesToBeBetween(column="arpa", min_value=0),
+    )
+
+
+_MRR_SUMS = ("mrr_start", "new_mrr", "expansion_mrr", "contraction_mrr", "churned_mrr", "reactivation_mrr",
+             "mrr_end")
+
+
+def build_rpt_dunning_recovery_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "rpt_dunning_recovery",
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} as r full outer join (select month_start, count(*) as failed "
+                "from intermediate.int_dunning_invoices group by month_start) as i "
+                "on r.month_start = i.month_start "
+                "where r.month_start is null or i.month_start is null or r.failed_invoices <> i.failed"
+            ),
+            description="every invoice whose first attempt failed is in its month, once",
+        ),
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} as r left join (select month_start, "
+                "max(cumulative_recovered_invoices) as recovered, max(cumulative_recovered_amount) as amount "
+                "from marts.rpt_dunning_attempts group by month_start) as a on r.month_start = a.month_start "
+                "where r.recovered_invoices <> coalesce(a.recovered, 0) "
+                "or r.recovered_amount <> coalesce(a.amount, 0)"
+            ),
+            description="the recovery through the last retry is the month's recovery",
+        ),
+        gxe.ExpectColumnValuesToBeBetween(column="recovery_rate", min_value=0, max_value=1),
+    )
+
+
 SUITES = [
     TableSuite("marts", "rpt_membership_renewals", build_rpt_membership_renewals_suite),
     TableSuite("marts", "rpt_sbg_fit", build_rpt_sbg_fit_suite),
+    TableSuite("marts", "fct_customer_mrr", build_fct_customer_mrr_suite),
+    TableSuite("marts", "rpt_mrr_movements", build_rpt_mrr_movements_suite),
+    TableSuite("marts", "rpt_dunning_recovery", build_rpt_dunning_recovery_suite),
 ]

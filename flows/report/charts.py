@@ -219,6 +219,41 @@ def membership_renewals(df: pd.DataFrame) -> alt.TopLevelMixin:
     return alt.layer(band, solid, dashed, dots).properties(width=WIDTH, height=260)
 
 
+MRR_MOVEMENTS = (("new", "new_mrr", 1), ("expansion", "expansion_mrr", 1), ("reactivation", "reactivation_mrr", 1),
+                 ("contraction", "contraction_mrr", -1), ("churn", "churned_mrr", -1))
+
+
+def mrr_movement_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The months' movements in long form, losses negative; movements of 0 are left out."""
+    parts = [pd.DataFrame({"month_start": df["month_start"], "movement": name,
+                           "mrr": sign * df[column].astype(float), "is_complete": df["is_complete"]})
+             for name, column, sign in MRR_MOVEMENTS]
+    rows = pd.concat(parts, ignore_index=True)
+    return rows[rows["mrr"] != 0]
+
+
+def mrr_movements(df: pd.DataFrame) -> alt.TopLevelMixin:
+    """MRR at each month's end (a line), over the month's movements as bars above zero (new,
+    expansion, reactivation) and below (contraction, churn)."""
+    x = alt.X("yearmonth(month_start):T", title="month")
+    line = alt.Chart(df.assign(mrr_end=df["mrr_end"].astype(float))).mark_line(point=False).encode(
+        x=x, y=alt.Y("mrr_end:Q", title="MRR at month end (CNY)", axis=alt.Axis(format=",.0f")),
+        tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"),
+                 alt.Tooltip("mrr_end:Q", format=",.2f", title="MRR"),
+                 alt.Tooltip("customers_end:Q", format=",", title="customers"), "is_complete:N"]
+    ).properties(width=WIDTH, height=150)
+    names = [m[0] for m in MRR_MOVEMENTS]
+    bars = alt.Chart(mrr_movement_rows(df)).mark_bar().encode(
+        x=x, y=alt.Y("sum(mrr):Q", title="MRR movements (CNY)", axis=alt.Axis(format=",.0f")),
+        color=alt.Color("movement:N", sort=names, title="movement",
+                        scale=alt.Scale(domain=names, range=["#2f7ed8", "#7cb5ec", "#90ed7d", "#f7a35c", "#d9534f"])),
+        order=alt.Order("movement:N"),
+        tooltip=[alt.Tooltip("yearmonth(month_start):T", title="month"), "movement:N",
+                 alt.Tooltip("mrr:Q", format=",.2f", title="MRR")]
+    ).properties(width=WIDTH, height=200)
+    return alt.vconcat(line, bars).resolve_scale(x="shared")
+
+
 def driver_forest(df: pd.DataFrame) -> alt.TopLevelMixin:
     """Odds ratio of churning after a touchpoint experience, with its 95 % interval, on a log scale;
     drivers under the minimum support in their own panel."""

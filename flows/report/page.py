@@ -337,6 +337,66 @@ class _Builder:
                 rows=len(fits)))
         return s
 
+    def revenue(self) -> Section:
+        s = self.section("revenue", "Membership revenue (MRR)", "Monthly recurring revenue of paid memberships "
+                         "and how it moves — new, expansion, reactivation, contraction, churn — with logo and MRR "
+                         "churn, the quick ratio, ARPA and LTV as ChartMogul defines them, and how much dunning "
+                         "recovers of the payments that failed.",
+                         "rpt_mrr_movements", "the sources have no paid memberships.")
+        if s.empty:
+            return s
+        months = self.r.mrr_months()
+        s.figures.append(Figure(
+            "mrr_movements", "MRR and its movements by month", "rpt_mrr_movements",
+            "Line: MRR at each month's end (the as-of date in the last month). Bars: the month's movements, "
+            "gains above zero and losses below; they add up to the line's change: MRR end = MRR start + new "
+            "+ expansion + reactivation − contraction − churn. An annual membership counts a twelfth of its "
+            "invoice a month.",
+            spec=_spec(charts.mrr_movements(months)),
+            rows=len(months) + len(charts.mrr_movement_rows(months))))
+        last = months.tail(12).iloc[::-1]
+        shown = pd.DataFrame({
+            "month": [str(m)[:7] + ("" if c else " (to date)") for m, c in zip(last["month_start"], last["is_complete"],
+                                                                              strict=True)],
+            "MRR": last["mrr_end"], "net new MRR": last["net_new_mrr"], "customers": last["customers_end"],
+            "logo churn": last["logo_churn_rate"], "gross MRR churn": last["gross_mrr_churn_rate"],
+            "net MRR churn": last["net_mrr_churn_rate"], "quick ratio": last["quick_ratio"], "ARPA": last["arpa"],
+            "LTV": last["ltv"]})
+        s.figures.append(Figure(
+            "mrr_kpis", "Churn, growth quality and customer value, last 12 months", "rpt_mrr_movements",
+            "Logo churn: customers who churned and were not back by the month's end / customers at its start "
+            "(those who joined and left within the month are not counted: vars "
+            "mrr_logo_churn_excludes_joined_in_period, mrr_logo_churn_net_of_reactivations). Gross MRR churn: "
+            "(churn + contraction) / MRR at the start; net also subtracts expansion and reactivation. Quick "
+            "ratio: gains / losses. ARPA: MRR per customer. LTV: ARPA / the mean logo churn of the six months "
+            "before.",
+            table=_table(shown, {"MRR": "num", "net new MRR": "num", "customers": "int", "logo churn": "pct",
+                                 "gross MRR churn": "pct", "net MRR churn": "pct", "quick ratio": "num",
+                                 "ARPA": "num", "LTV": "num"}),
+            rows=len(shown)))
+        dunning = self.r.dunning_months()
+        if dunning.empty:
+            s.figures.append(Figure("dunning", "Dunning recovery", "rpt_dunning_recovery", "",
+                                    empty="No payment has failed: nothing to recover."))
+        else:
+            shown = pd.DataFrame({
+                "month": [str(m)[:7] + ("" if ok else " (open)") for m, ok in zip(dunning["month_start"],
+                                                                                 dunning["is_settled"], strict=True)],
+                "failed payments": dunning["failed_invoices"], "failed amount": dunning["failed_amount"],
+                "recovered": dunning["recovered_invoices"], "recovered amount": dunning["recovered_amount"],
+                "recovery rate": dunning["recovery_rate"], "lost": dunning["lost_invoices"],
+                "still retrying": dunning["open_invoices"]})
+            s.figures.append(Figure(
+                "dunning", "Dunning: failed payments recovered by retries, last 12 months", "rpt_dunning_recovery",
+                "By the month of the failed first attempt. Recovered: a retry was paid; lost: the membership "
+                "ended unpaid; still retrying: neither yet (the month's rates are not final: “open”). Recovery "
+                "rate: recovered amount / failed amount. By retry: marts.rpt_dunning_attempts.",
+                table=_table(shown, {"failed payments": "int", "failed amount": "num", "recovered": "int",
+                                     "recovered amount": "num", "recovery rate": "pct", "lost": "int",
+                                     "still retrying": "int"}),
+                rows=len(shown)))
+        return s
+
     def cancellation(self) -> Section:
         s = self.section("cancellation", "Cancellation flow", "Members who started to cancel: offers shown, "
                          "cancellations deflected, members saved, and the revenue they kept paying.",
@@ -527,7 +587,7 @@ def render(reader: MartReader, meta: ReportMeta) -> str:
     b = _Builder(reader)
     grain = reader.grain()
     last, previous, year = reader.headline(grain) if grain else (None, None, None)
-    sections = [b.retention(grain), b.lifecycle(grain), b.survival(), b.memberships(), b.churn(), b.cancellation(), b.winback(),
+    sections = [b.retention(grain), b.lifecycle(grain), b.survival(), b.memberships(), b.revenue(), b.churn(), b.cancellation(), b.winback(),
                 b.risk(), b.quality()]
     specs = {f.id: f.spec for s in sections for f in s.figures if f.spec is not None}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,

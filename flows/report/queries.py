@@ -187,6 +187,21 @@ class MartReader:
                left join marts.rpt_membership_renewals as r on r.plan = f.plan and r.renewals = 12
                order by f.plan""")
 
+    # ---- membership revenue ----------------------------------------------------------------------
+
+    def mrr_months(self) -> pd.DataFrame:
+        return self.df(
+            """select month_start, mrr_start, new_mrr, expansion_mrr, reactivation_mrr, contraction_mrr,
+                      churned_mrr, mrr_end, net_new_mrr, customers_end, logo_churn_rate, gross_mrr_churn_rate,
+                      net_mrr_churn_rate, quick_ratio, arpa, ltv, is_complete
+               from marts.rpt_mrr_movements order by month_start""")
+
+    def dunning_months(self) -> pd.DataFrame:
+        return self.df(
+            """select month_start, failed_invoices, failed_amount, recovered_invoices, recovered_amount,
+                      lost_invoices, open_invoices, recovery_rate, is_settled
+               from marts.rpt_dunning_recovery order by month_start desc limit 12""")
+
     # ---- churn -----------------------------------------------------------------------------------
 
     def churn_by_month(self) -> pd.DataFrame:

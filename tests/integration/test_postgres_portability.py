@@ -39,6 +39,21 @@ SURVIVAL_QUERY = ("select group_type, group_value, duration_days, customers_at_r
 
 # the model marts: the renewal curves (observed: sums of logs; fitted: from ml), the customers' value
 # and worth-recalling rule, and the Gamma-Gamma fit (from ml, renamed and cast)
+# membership revenue: every customer-month's MRR and movements, each month's figures and rates, dunning
+MRR_MARTS_QUERY = (
+    "select 'customer', customer_id, cast(month_start as varchar), 0, mrr_start, mrr_end, "
+    "new_mrr + expansion_mrr + reactivation_mrr, contraction_mrr + churned_mrr, churn_count "
+    "from marts.fct_customer_mrr "
+    "union all select 'month', '', cast(month_start as varchar), customers_end, mrr_start, mrr_end, "
+    "round(cast(net_mrr_churn_rate as numeric(20, 10)), 8), round(cast(ltv as numeric(20, 10)), 6), "
+    "churned_customers from marts.rpt_mrr_movements "
+    "union all select 'dunning', '', cast(month_start as varchar), failed_invoices, failed_amount, "
+    "recovered_amount, lost_amount, round(cast(recovery_rate as numeric(20, 10)), 8), open_invoices "
+    "from marts.rpt_dunning_recovery "
+    "union all select 'retry', '', cast(month_start as varchar), attempt_number, failed_amount, "
+    "recovered_amount, cumulative_recovered_amount, round(cast(cumulative_recovery_rate as numeric(20, 10)), 8), "
+    "invoices_retried from marts.rpt_dunning_attempts"
+)
 MODEL_MARTS_QUERY = ("select plan, renewals, coalesce(members_at_risk, -1), coalesce(cancelled, -1), is_projection, "
                      "'', observed_survival, fitted_survival, fitted_survival_ci_low "
                      "from marts.rpt_membership_renewals "
@@ -101,6 +116,8 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
             pg_survival = cur.fetchall()
             cur.execute(MODEL_MARTS_QUERY)
             pg_models = cur.fetchall()
+            cur.execute(MRR_MARTS_QUERY)
+            pg_mrr = sorted(cur.fetchall())
             # every table the build read or wrote has planner statistics (reltuples is -1 until a
             # table is analyzed): without them PostgreSQL planned fct_churn_risk as nested loops
             cur.execute("select n.nspname || '.' || c.relname from pg_class c join pg_namespace n "
@@ -119,6 +136,7 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
         duck_retention = sorted(con.execute(RETENTION_MARTS_QUERY).fetchall())
         duck_survival = con.execute(SURVIVAL_QUERY).fetchall()
         duck_models = con.execute(MODEL_MARTS_QUERY).fetchall()
+        duck_mrr = sorted(con.execute(MRR_MARTS_QUERY).fetchall())
     assert not unanalyzed, unanalyzed
     assert analyzed_tables >= 30
     assert len(on_pg) >= 10
@@ -138,3 +156,7 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
     assert sum(1 for r in duck_models if r[0] == "monthly") > 10
     assert sum(1 for r in duck_models if r[5] == "worth_recalling") > 10
     assert _same_models(pg_models, duck_models)
+    # MRR, its movements and rates, and dunning, to the fen
+    assert sum(1 for r in duck_mrr if r[0] == "customer") > 1000
+    assert sum(1 for r in duck_mrr if r[0] == "retry") > 5
+    assert pg_mrr == duck_mrr

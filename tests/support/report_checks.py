@@ -53,6 +53,11 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
             "select count(observed_survival), count(fitted_survival), "
             "count(distinct case when fitted_survival is not null then plan end) "
             "from marts.rpt_membership_renewals").fetchone()
+        # MRR: a line point per month, a bar per month and movement that is not 0
+        mrr_marks = con.execute(
+            "select count(*), count(nullif(new_mrr, 0)) + count(nullif(expansion_mrr, 0)) "
+            "+ count(nullif(reactivation_mrr, 0)) + count(nullif(contraction_mrr, 0)) + count(nullif(churned_mrr, 0)) "
+            "from marts.rpt_mrr_movements").fetchone()
         median_all = con.execute("select median_survival_days, median_ci_low_days, median_ci_high_days "
                                  "from marts.rpt_survival_summary where group_type = 'all'").fetchone()
     # the page is the one of this publication
@@ -95,6 +100,12 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
     else:  # no paid memberships (Online Retail): the section says so instead of drawing
         assert "membership_renewals" not in charts
         assert "marts.rpt_membership_renewals has no rows in this publication: the sources have no paid memberships." in html
+    months, bars = mrr_marks
+    if months:
+        assert charts["mrr_movements"]["marks"] == months + bars > months, (charts["mrr_movements"], mrr_marks)
+    else:
+        assert "mrr_movements" not in charts
+        assert "marts.rpt_mrr_movements has no rows in this publication: the sources have no paid memberships." in html
     median, low, high = ("∞" if d is None else f"{d:,}" for d in median_all)
     row = re.search(r'<table id="table-survival_medians">.*?<tr><td class="text">all</td><td class="text">all</td>'
                     r'(.*?)</tr>', html, re.S)
