@@ -89,3 +89,15 @@
 {% macro day_before(date_expr) -%}
     cast({{ dbt.dateadd('day', -1, date_expr) }} as date)
 {%- endmacro %}
+
+{#- Join condition: two relations' rows are of the same cohort (rpt_cohort_retention's key without
+    the period), and of the same period number too when `period_number` is true. -#}
+{% macro same_cohort(left, right, period_number=false) -%}
+    {{ left }}.cohort_type = {{ right }}.cohort_type
+    and {{ left }}.cohort_period_start = {{ right }}.cohort_period_start
+    and {{ left }}.segment_type = {{ right }}.segment_type
+    and {{ left }}.segment_value = {{ right }}.segment_value
+    {%- if period_number %}
+    and {{ left }}.period_number = {{ right }}.period_number
+    {%- endif %}
+{%- endmacro %}

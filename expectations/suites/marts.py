@@ -96,12 +96,13 @@ def build_rpt_cohort_retention_suite(params: GateParams) -> gx.ExpectationSuite:
         gxe.ExpectColumnValuesToBeBetween(column="retention_rate", min_value=0, max_value=1),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
-                "select * from (select coalesce(sum(cohort_size), 0) as n from {batch} "
-                " where period_number = 0 and segment_type = 'all') as c, "
+                "select * from (select coalesce(sum(cohort_size), 0) as n, count(*) as cohorts from {batch} "
+                " where period_number = 0 and segment_type = 'all' and cohort_type = 'first_time' "
+                " and start_activity = 'purchase') as c, "
                 "(select count(distinct customer_id) as n from marts.fct_orders "
-                " where is_qualifying and customer_id is not null) as f where c.n <> f.n"
+                " where is_qualifying and customer_id is not null) as f where c.cohorts > 0 and c.n <> f.n"
             ),
-            description="cohort sizes in period 0 sum to the first-time buyers",
+            description="first-time purchase cohorts' sizes in period 0 sum to the first-time buyers",
         ),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
@@ -109,6 +110,27 @@ def build_rpt_cohort_retention_suite(params: GateParams) -> gx.ExpectationSuite:
                 "and period_start < (select max(period_start) from {batch})"
             ),
             description="only the current period is flagged incomplete (the as-of date is inside it)",
+        ),
+    )
+
+
+def build_rpt_cohort_retention_means_suite(params: GateParams) -> gx.ExpectationSuite:
+    return suite(
+        "rpt_cohort_retention_means",
+        gxe.UnexpectedRowsExpectation(
+            unexpected_rows_query=(
+                "select * from {batch} as m full outer join (select period_grain, cohort_type, segment_type, "
+                "segment_value, period_number, count(*) as cohorts, sum(cohort_size) as customers, "
+                "sum(active_customers) as active from marts.rpt_cohort_retention "
+                "where is_complete and cohort_size > 0 "
+                "group by period_grain, cohort_type, segment_type, segment_value, period_number) as c "
+                "on m.period_grain = c.period_grain and m.cohort_type = c.cohort_type "
+                "and m.segment_type = c.segment_type and m.segment_value = c.segment_value "
+                "and m.period_number = c.period_number "
+                "where m.period_number is null or c.period_number is null or m.cohorts <> c.cohorts "
+                "or m.customers <> c.customers or m.active_customers <> c.active"
+            ),
+            description="the means cover exactly the complete cells of rpt_cohort_retention",
         ),
     )
 
@@ -175,6 +197,7 @@ SUITES = [
     TableSuite("marts", "dim_customers", build_dim_customers_suite),
     TableSuite("marts", "fct_customer_periods", build_fct_customer_periods_suite),
     TableSuite("marts", "rpt_cohort_retention", build_rpt_cohort_retention_suite),
+    TableSuite("marts", "rpt_cohort_retention_means", build_rpt_cohort_retention_means_suite),
     TableSuite("marts", "rpt_activity_lifecycle", build_rpt_activity_lifecycle_suite),
     TableSuite("marts", "rpt_lifecycle_kpis", build_rpt_lifecycle_kpis_suite),
 ]

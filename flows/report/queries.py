@@ -100,23 +100,34 @@ class MartReader:
                order by segment_type, segment_value, period_start""", [grain])
 
     def cohort_cells(self, grain: str) -> pd.DataFrame:
+        # first-time cohorts (a publication made before cohort types has only those)
+        first_time = (" and cohort_type = 'first_time'"
+                      if self.has_column("marts.rpt_cohort_retention", "cohort_type") else "")
         return self.df(
-            """select cohort_period_start, period_number, period_start, is_complete, cohort_size,
+            f"""select cohort_period_start, period_number, period_start, is_complete, cohort_size,
                       active_customers, retention_rate
                from marts.rpt_cohort_retention
-               where period_grain = ? and segment_type = 'all'
+               where period_grain = ? and segment_type = 'all'{first_time}
                order by cohort_period_start, period_number""", [grain])
 
     def cohort_mean_curve(self, grain: str) -> pd.DataFrame:
-        """Per period number over complete cells: the cohort-size-weighted mean retention (sum of
-        active over sum of cohort sizes) and the simple mean of the cohorts' rates."""
+        """Per period number over complete cells of the first-time cohorts: the cohort-size-weighted
+        mean retention (sum of active over sum of cohort sizes) and the simple mean of the cohorts'
+        rates (rpt_cohort_retention_means; computed here for a publication made before it)."""
+        if not self.has("marts.rpt_cohort_retention_means"):
+            return self.df(
+                """select period_number, count(*) as cohorts,
+                          sum(active_customers) / sum(cohort_size) as weighted_mean,
+                          avg(retention_rate) as simple_mean
+                   from marts.rpt_cohort_retention
+                   where period_grain = ? and segment_type = 'all' and is_complete and cohort_size > 0
+                   group by period_number order by period_number""", [grain])
         return self.df(
-            """select period_number, count(*) as cohorts,
-                      sum(active_customers) / sum(cohort_size) as weighted_mean,
-                      avg(retention_rate) as simple_mean
-               from marts.rpt_cohort_retention
-               where period_grain = ? and segment_type = 'all' and is_complete and cohort_size > 0
-               group by period_number order by period_number""", [grain])
+            """select period_number, cohorts, retention_rate_weighted_mean as weighted_mean,
+                      retention_rate_simple_mean as simple_mean
+               from marts.rpt_cohort_retention_means
+               where period_grain = ? and segment_type = 'all' and cohort_type = 'first_time'
+               order by period_number""", [grain])
 
     def activity_lifecycle(self, grain: str) -> pd.DataFrame:
         return self.df(

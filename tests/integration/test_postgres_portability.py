@@ -23,9 +23,13 @@ QUALITY_QUERY = "select metric_group, metric, value, base from marts.rpt_identit
 RETENTION_MARTS_QUERY = (
     "select 'retention', cast(period_start as varchar), segment_type || ':' || segment_value, customers_start, "
     "customers_end, customers_new, customers_retained, revenue_retained_net from marts.rpt_retention_rate "
-    "union all select 'cohort', cast(cohort_period_start as varchar) || '+' || cast(period_number as varchar), "
-    "segment_type || ':' || segment_value, cohort_size, active_customers, orders, 0, revenue "
-    "from marts.rpt_cohort_retention "
+    "union all select 'cohort', cohort_type || ':' || cast(cohort_period_start as varchar) || '+' "
+    "|| cast(period_number as varchar), segment_type || ':' || segment_value, cohort_size, active_customers, "
+    "orders, active_customers_cumulative, revenue from marts.rpt_cohort_retention "
+    "union all select 'cohort_means', cohort_type || '+' || cast(period_number as varchar), "
+    "segment_type || ':' || segment_value, cohorts, customers, active_customers, active_customers_cumulative, "
+    "round(cast(retention_rate_simple_mean as numeric(20, 10)) * 100000000) "  # to 1e-8, whole: the column is decimal(38,2)
+    "from marts.rpt_cohort_retention_means "
     "union all select 'lifecycle', cast(period_start as varchar), '', customers_active, customers_new, "
     "customers_returning, customers_resurrecting, customers_dormant from marts.rpt_activity_lifecycle")
 

@@ -41,8 +41,8 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
             """select period_start, customers_start, customers_end, customers_new, crr, strict_retention_rate
                from marts.rpt_retention_rate where segment_type = 'all' and customers_start > 0
                order by period_start desc limit 1""").fetchone()
-        cohort_cells = con.execute("select count(*) from marts.rpt_cohort_retention "
-                                   "where segment_type = 'all' and period_grain = ?", [grain]).fetchone()[0]
+        cohort_cells = con.execute("select count(*) from marts.rpt_cohort_retention where segment_type = 'all' "
+                                   "and cohort_type = 'first_time' and period_grain = ?", [grain]).fetchone()[0]
         lifecycle_periods = con.execute("select count(*) from marts.rpt_activity_lifecycle where period_grain = ?",
                                         [grain]).fetchone()[0]
         # the curve of all customers, drawn at day 0 and at the end of each week since the first purchase

@@ -1,3 +1,4 @@
+{{ config(materialized='view') }}
 -- One row per payment attempt made on or before the as-of date (key membership_id, period_start,
 -- attempt_rank): the billed period it is for — an invoice; period_start is the billing period start,
 -- or the attempt's business date when a source has none — and its place among that period's

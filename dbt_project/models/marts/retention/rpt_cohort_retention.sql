@@ -1,6 +1,35 @@
--- One row per acquisition cohort (the period of a customer's first qualifying purchase), segment
--- ('all', or the cohort split by acquisition channel) and period_number (0 = the cohort's own
--- period) up to the period holding the as-of date; that last period is flagged incomplete.
+-- One row per cohort type, cohort (the period of its start activity), segment ('all', or the cohort
+-- split by var cohort_segment_types) and period_number (0 = the cohort's own period) up to the
+-- period holding the as-of date; that last period is flagged incomplete. PostHog's definitions
+-- (doc 'retention_definitions'):
+--   cohort_type first_time  the customer's first start activity's period (one cohort per customer)
+--               recurring   every period with a start activity (a customer in many cohorts)
+--   start activity  var cohort_start_activity: purchase (a qualifying purchase, default), event (a
+--                   touchpoint event of var activity_event_types), activity (either) or
+--                   registration (the CRM registration)
+--   return activity var cohort_return_activity: activity (default), purchase or event
+--   period 0 counts every cohort member (the start activity); period k >= 1 the members with a
+--   return activity k periods later; cumulative ("on or after"): a return at k or any later period
+--   up to the as-of date; vs_previous: relative to period k - 1.
+{%- set cohort_types = var('cohort_types', ['first_time', 'recurring']) %}
+{%- set start_activity = var('cohort_start_activity', 'purchase') %}
+{%- set return_activity = var('cohort_return_activity', 'activity') %}
+{%- set segment_types = var('cohort_segment_types', ['acquisition_channel']) %}
+{%- if cohort_types | length == 0 %}
+    {{ exceptions.raise_compiler_error("var('cohort_types') must list first_time, recurring or both") }}
+{%- endif %}
+{%- for t in cohort_types %}{% if t not in ['first_time', 'recurring'] %}
+    {{ exceptions.raise_compiler_error("var('cohort_types') may list first_time and recurring, not " ~ t) }}
+{%- endif %}{% endfor %}
+{%- if start_activity not in ['purchase', 'event', 'activity', 'registration'] %}
+    {{ exceptions.raise_compiler_error("var('cohort_start_activity') must be purchase, event, activity or registration, not " ~ start_activity) }}
+{%- endif %}
+{%- if return_activity not in ['activity', 'purchase', 'event'] %}
+    {{ exceptions.raise_compiler_error("var('cohort_return_activity') must be activity, purchase or event, not " ~ return_activity) }}
+{%- endif %}
+{%- for t in segment_types %}{% if t not in ['acquisition_channel', 'region', 'first_order_channel'] %}
+    {{ exceptions.raise_compiler_error("var('cohort_segment_types') may list acquisition_channel, region and first_order_channel, not " ~ t) }}
+{%- endif %}{% endfor %}
 with periods as (
 
     select * from {{ ref('int_periods') }}
@@ -19,35 +48,79 @@ customers as (
 
 ),
 
+starts as (
+
+    -- the periods in which each customer did the start activity
+    {%- if start_activity == 'registration' %}
+    select distinct customers.customer_id, periods.period_start
+    from customers
+    inner join periods
+        on periods.period_start = {{ liucun.period_start(liucun.to_business_date('customers.registered_at')) }}
+    {%- else %}
+    select customer_id, period_start
+    from activity
+    {%- if start_activity == 'purchase' %}
+    where orders > 0
+    {%- elif start_activity == 'event' %}
+    where events > 0
+    {%- endif %}
+    {%- endif %}
+
+),
+
+returns as (
+
+    select customer_id, period_start, orders, revenue
+    from activity
+    {%- if return_activity == 'purchase' %}
+    where orders > 0
+    {%- elif return_activity == 'event' %}
+    where events > 0
+    {%- endif %}
+
+),
+
 cohorts as (
 
-    select customer_id, min(period_start) as cohort_period_start
-    from activity
-    where orders > 0
+    {%- for t in cohort_types %}
+    {%- if t == 'first_time' %}
+    select 'first_time' as cohort_type, customer_id, min(period_start) as cohort_period_start
+    from starts
     group by customer_id
+    {%- else %}
+    select 'recurring' as cohort_type, customer_id, period_start as cohort_period_start
+    from starts
+    {%- endif %}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
 cohort_members as (
 
-    select customer_id, cohort_period_start, 'all' as segment_type, 'all' as segment_value
+    select cohort_type, customer_id, cohort_period_start, 'all' as segment_type, 'all' as segment_value
     from cohorts
+    {%- for t in segment_types %}
     union all
     select
+        cohorts.cohort_type,
         cohorts.customer_id,
         cohorts.cohort_period_start,
-        'acquisition_channel',
-        coalesce(customers.acquisition_channel, 'unknown')
+        '{{ t }}',
+        coalesce(customers.{{ t }}, 'unknown')
     from cohorts
     left join customers on cohorts.customer_id = customers.customer_id
+    {%- endfor %}
 
 ),
 
 cohort_sizes as (
 
-    select cohort_period_start, segment_type, segment_value, count(*) as cohort_size
+    select cohort_type, cohort_period_start, segment_type, segment_value, count(*) as cohort_size
     from cohort_members
-    group by cohort_period_start, segment_type, segment_value
+    group by cohort_type, cohort_period_start, segment_type, segment_value
 
 ),
 
@@ -67,23 +140,69 @@ grid as (
 
 ),
 
-cohort_activity as (
+member_returns as (
 
+    -- each member's return activity from the cohort's period on, with its period number
     select
+        cohort_members.cohort_type,
         cohort_members.cohort_period_start,
         cohort_members.segment_type,
         cohort_members.segment_value,
-        activity.period_start,
-        count(*) as active_customers,
-        sum(activity.orders) as orders,
-        sum(activity.revenue) as revenue
+        cohort_members.customer_id,
+        return_periods.period_index - cohort_periods.period_index as period_number,
+        returns.orders,
+        returns.revenue
     from cohort_members
-    inner join activity
-        on cohort_members.customer_id = activity.customer_id
-        and activity.period_start >= cohort_members.cohort_period_start
-    group by
-        cohort_members.cohort_period_start, cohort_members.segment_type,
-        cohort_members.segment_value, activity.period_start
+    inner join returns
+        on cohort_members.customer_id = returns.customer_id
+        and returns.period_start >= cohort_members.cohort_period_start
+    inner join periods as cohort_periods on cohort_members.cohort_period_start = cohort_periods.period_start
+    inner join periods as return_periods on returns.period_start = return_periods.period_start
+
+),
+
+cohort_activity as (
+
+    select
+        cohort_type, cohort_period_start, segment_type, segment_value, period_number,
+        count(*) as returning_customers,
+        sum(orders) as orders,
+        sum(revenue) as revenue
+    from member_returns
+    group by cohort_type, cohort_period_start, segment_type, segment_value, period_number
+
+),
+
+furthest_returns as (
+
+    -- members by the furthest period number they returned in (0: never after the cohort period)
+    select cohort_type, cohort_period_start, segment_type, segment_value, furthest, count(*) as members
+    from (
+        select
+            cohort_members.cohort_type, cohort_members.cohort_period_start, cohort_members.segment_type,
+            cohort_members.segment_value, cohort_members.customer_id,
+            coalesce(max(member_returns.period_number), 0) as furthest
+        from cohort_members
+        left join member_returns
+            on {{ liucun.same_cohort('cohort_members', 'member_returns') }}
+            and cohort_members.customer_id = member_returns.customer_id
+        group by cohort_members.cohort_type, cohort_members.cohort_period_start, cohort_members.segment_type,
+                 cohort_members.segment_value, cohort_members.customer_id
+    ) as per_member
+    group by cohort_type, cohort_period_start, segment_type, segment_value, furthest
+
+),
+
+cumulative as (
+
+    select
+        grid.cohort_type, grid.cohort_period_start, grid.segment_type, grid.segment_value, grid.period_number,
+        sum(furthest_returns.members) as active_customers_cumulative
+    from grid
+    inner join furthest_returns
+        on {{ liucun.same_cohort('grid', 'furthest_returns') }}
+        and furthest_returns.furthest >= grid.period_number
+    group by grid.cohort_type, grid.cohort_period_start, grid.segment_type, grid.segment_value, grid.period_number
 
 ),
 
@@ -91,6 +210,7 @@ joined as (
 
     select
         grid.period_grain,
+        grid.cohort_type,
         grid.cohort_period_start,
         grid.segment_type,
         grid.segment_value,
@@ -98,15 +218,16 @@ joined as (
         grid.period_start,
         grid.is_complete,
         grid.cohort_size,
-        coalesce(cohort_activity.active_customers, 0) as active_customers,
+        -- period 0 counts every member (PostHog); later periods the members who returned
+        case when grid.period_number = 0 then grid.cohort_size
+             else coalesce(cohort_activity.returning_customers, 0) end as active_customers,
+        case when grid.period_number = 0 then grid.cohort_size
+             else coalesce(cumulative.active_customers_cumulative, 0) end as active_customers_cumulative,
         coalesce(cohort_activity.orders, 0) as orders,
         coalesce(cohort_activity.revenue, 0) as revenue
     from grid
-    left join cohort_activity
-        on grid.cohort_period_start = cohort_activity.cohort_period_start
-        and grid.segment_type = cohort_activity.segment_type
-        and grid.segment_value = cohort_activity.segment_value
-        and grid.period_start = cohort_activity.period_start
+    left join cohort_activity on {{ liucun.same_cohort('grid', 'cohort_activity', period_number=true) }}
+    left join cumulative on {{ liucun.same_cohort('grid', 'cumulative', period_number=true) }}
 
 ),
 
@@ -114,23 +235,31 @@ final as (
 
     select
         period_grain,
+        cohort_type,
         cohort_period_start,
         segment_type,
         segment_value,
         cast(period_number as {{ dbt.type_bigint() }}) as period_number,
+        '{{ start_activity }}' as start_activity,
+        '{{ return_activity }}' as return_activity,
         period_start,
         is_complete,
         cast(cohort_size as {{ dbt.type_bigint() }}) as cohort_size,
         cast(active_customers as {{ dbt.type_bigint() }}) as active_customers,
         {{ liucun.ratio('active_customers', 'cohort_size') }} as retention_rate,
+        cast(active_customers_cumulative as {{ dbt.type_bigint() }}) as active_customers_cumulative,
+        {{ liucun.ratio('active_customers_cumulative', 'cohort_size') }} as retention_rate_cumulative,
+        {{ liucun.ratio('active_customers', 'lag(active_customers) over (partition by cohort_type, '
+            ~ 'cohort_period_start, segment_type, segment_value order by period_number)') }}
+            as retention_rate_vs_previous,
         cast(orders as {{ dbt.type_bigint() }}) as orders,
         cast(revenue as decimal(38, 2)) as revenue,
         cast(sum(revenue) over (
-            partition by cohort_period_start, segment_type, segment_value
+            partition by cohort_type, cohort_period_start, segment_type, segment_value
             order by period_number rows between unbounded preceding and current row
         ) as decimal(38, 2)) as cumulative_revenue,
         {{ liucun.ratio(
-            'sum(revenue) over (partition by cohort_period_start, segment_type, segment_value '
+            'sum(revenue) over (partition by cohort_type, cohort_period_start, segment_type, segment_value '
             ~ 'order by period_number rows between unbounded preceding and current row)',
             'cohort_size') }} as cumulative_revenue_per_customer
     from joined
