@@ -331,10 +331,11 @@ def _contracts(args: argparse.Namespace) -> int:
         print(f"## {c.kind}\n\n{c.description}\n")
         print(f"Primary key: {', '.join(c.primary_key)}."
               + (f" At least one identifier of: {', '.join(c.identifier_any_of)}." if c.identifier_any_of else ""))
-        print("\n| column | type | rules |\n|---|---|---|")
+        print("\n| column | type | rules, meaning |\n|---|---|---|")
         for col in c.columns:
             rules = [r for r, on in [("required", col.required), (f"PII: stored as {col.stored_name}", col.pii),
-                                     (">= 0", col.non_negative), ("not in the future", col.not_future)] if on]
+                                     (">= 0", col.non_negative), ("not in the future", col.not_future),
+                                     (col.description, col.description)] if on]
             print(f"| {col.name} | {col.type} | {'; '.join(rules)} |")
         print()
     return 0

@@ -85,9 +85,12 @@ with_trailing as (
     select
         rates.*,
         -- ChartMogul's LTV: ARPA over the average logo churn rate of the previous months
-        avg(logo_churn_rate) over (
+        -- (as exact decimals: a sum of doubles may differ in the last bits with the order of addition)
+        cast(sum(cast(logo_churn_rate as decimal(38, 18))) over (
             order by month_start rows between {{ ltv_months }} preceding and 1 preceding
-        ) as trailing_logo_churn_rate,
+        ) as {{ liucun.type_double() }}) / nullif(count(logo_churn_rate) over (
+            order by month_start rows between {{ ltv_months }} preceding and 1 preceding
+        ), 0) as trailing_logo_churn_rate,
         count(logo_churn_rate) over (
             order by month_start rows between {{ ltv_months }} preceding and 1 preceding
         ) as trailing_churn_months

@@ -20,10 +20,14 @@ select
     cast(count(*) as {{ dbt.type_bigint() }}) as cohorts,
     cast(sum(cohort_size) as {{ dbt.type_bigint() }}) as customers,
     cast(sum(active_customers) as {{ dbt.type_bigint() }}) as active_customers,
-    avg(retention_rate) as retention_rate_simple_mean,
+    -- each rate as an exact decimal first, so the sum does not depend on the order rows are added in
+    -- (doubles summed in parallel differ in the last bits from run to run)
+    {{ liucun.ratio('sum(cast(retention_rate as decimal(38, 18)))', 'count(retention_rate)') }}
+        as retention_rate_simple_mean,
     {{ liucun.ratio('sum(active_customers)', 'sum(cohort_size)') }} as retention_rate_weighted_mean,
     cast(sum(active_customers_cumulative) as {{ dbt.type_bigint() }}) as active_customers_cumulative,
-    avg(retention_rate_cumulative) as retention_rate_cumulative_simple_mean,
+    {{ liucun.ratio('sum(cast(retention_rate_cumulative as decimal(38, 18)))', 'count(retention_rate_cumulative)') }}
+        as retention_rate_cumulative_simple_mean,
     {{ liucun.ratio('sum(active_customers_cumulative)', 'sum(cohort_size)') }}
         as retention_rate_cumulative_weighted_mean
 from cells
