@@ -24,16 +24,8 @@ with attempts as (
 )
 
 select
-    membership_id,
-    period_start,
+    attempts.*,
     cast(row_number() over (
         partition by membership_id, period_start order by attempt_number, attempted_at, invoice_id
-    ) as {{ dbt.type_bigint() }}) as attempt_rank,
-    invoice_id,
-    attempt_number,
-    attempted_at,
-    amount,
-    plan,
-    status,
-    failure_reason
+    ) as {{ dbt.type_bigint() }}) as attempt_rank
 from attempts
