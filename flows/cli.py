@@ -284,7 +284,9 @@ def _print_summary(s: dict[str, Any], seconds: float) -> None:
         print(f"  prefect:   {s['prefect_ui']}")
     h = s.get("headline")
     if h:
-        print(f"  headline: {h['period_start'][:7]} customer retention rate CRR = (E - N) / S = "
+        grain = h.get("period_grain", "month")
+        period = h["period_start"][:7] if grain == "month" else f"{grain} of {h['period_start']}"
+        print(f"  headline: {period} customer retention rate CRR = (E - N) / S = "
               f"({h['customers_end']:,} - {h['customers_new']:,}) / {h['customers_start']:,} = "
               f"{h['crr']:.1%}; strict retention {h['strict_retention_rate']:.1%}")
     print("=" * 72)

@@ -135,7 +135,8 @@
         {%- set last_periods -%}
             select
                 (select max(period_start) from {{ this }}),
-                (select max(period_start) from {{ ref('int_periods') }} where is_complete)
+                (select max(period_start) from {{ ref('int_periods') }}
+                 where is_complete and {{ liucun.at_period_grain() }})
         {%- endset -%}
         {%- set row = run_query(last_periods).rows[0] -%}
         {%- if row[0] is none or row[0] != row[1] -%}

@@ -81,15 +81,19 @@ class DuckDBEngine(Engine):
         with duckdb.connect(str(self.warehouse.published), read_only=True) as con:
             row = con.execute(
                 """select period_start, customers_start, customers_end, customers_new, crr,
-                          strict_retention_rate
+                          strict_retention_rate, period_grain
                    from marts.rpt_retention_rate
                    where segment_type = 'all' and base_definition = 'active_in_period'
                      and customers_start > 0
-                   order by period_start desc limit 1"""
+                   -- the coarsest grain with a figure (month; a young source's week or day)
+                   order by case period_grain when 'month' then 0 when 'week' then 1 else 2 end,
+                            period_start desc
+                   limit 1"""
             ).fetchone()
         if row is None:
             return {}
-        keys = ["period_start", "customers_start", "customers_end", "customers_new", "crr", "strict_retention_rate"]
+        keys = ["period_start", "customers_start", "customers_end", "customers_new", "crr", "strict_retention_rate",
+                "period_grain"]
         return dict(zip(keys, [str(row[0]), *row[1:]], strict=False))
 
     # ---- building a candidate -----------------------------------------------------------------

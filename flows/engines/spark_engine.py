@@ -229,14 +229,17 @@ class SparkEngine(Engine):
         version = self._pointer()
         if version is None:
             return {}
-        keys = ["period_start", "customers_start", "customers_end", "customers_new", "crr", "strict_retention_rate"]
+        keys = ["period_start", "customers_start", "customers_end", "customers_new", "crr", "strict_retention_rate",
+                "period_grain"]
         rows = [r for r in self.loc.read_table("published", version, "marts", "rpt_retention_rate",
                                                columns=[*keys, "segment_type", "base_definition"]).to_pylist()
                 if r["segment_type"] == "all" and r["base_definition"] == "active_in_period"
                 and (r["customers_start"] or 0) > 0]
         if not rows:
             return {}
-        row = max(rows, key=lambda r: r["period_start"])
+        # the coarsest grain with a figure (month; a young source's week or day), its last period
+        coarse = {"month": 2, "week": 1}
+        row = max(rows, key=lambda r: (coarse.get(r["period_grain"], 0), r["period_start"]))
         return {k: (str(row[k]) if k == "period_start" else row[k]) for k in keys}
 
     # ---- building a candidate -----------------------------------------------------------------

@@ -63,8 +63,10 @@ def artifact_markdown(summary: dict[str, Any], page: str | None) -> str:
     if h:
         crr = h.get("crr")
         strict = h.get("strict_retention_rate")
+        period = h["period_start"] if h.get("period_grain", "month") == "month" else \
+            f"{h['period_grain']} of {h['period_start']}"
         lines += ["| period | S | E | N | CRR = (E − N) / S | strict retention |", "|---|---|---|---|---|---|",
-                  f"| {h['period_start']} | {h['customers_start']:,} | {h['customers_end']:,} | {h['customers_new']:,} "
+                  f"| {period} | {h['customers_start']:,} | {h['customers_end']:,} | {h['customers_new']:,} "
                   f"| {'—' if crr is None else f'{crr:.1%}'} | {'—' if strict is None else f'{strict:.1%}'} |", ""]
     if page:
         lines.append(f"Report page (self-contained HTML, opens offline): `{page}`")

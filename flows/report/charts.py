@@ -91,7 +91,7 @@ def cohort_curves(cells: pd.DataFrame, means: pd.DataFrame, grain: str) -> alt.T
     cohort size (bold) and simple (dashed)."""
     data = cells[cells["is_complete"]].assign(cohort=period_label(cells["cohort_period_start"], grain))
     lines = alt.Chart(data).mark_line(strokeWidth=1, opacity=0.35, color="#7f7f7f").encode(
-        x=alt.X("period_number:Q", title=f"{grain}s since acquisition"),
+        x=alt.X("period_number:Q", title=f"{grain}s since acquisition", axis=alt.Axis(tickMinStep=1, format="d")),
         y=alt.Y("retention_rate:Q", axis=alt.Axis(format="%"), title="share of cohort active"),
         detail="cohort:N",
         tooltip=["cohort:N", "period_number:Q", alt.Tooltip("retention_rate:Q", format=PERCENT)],

@@ -43,6 +43,7 @@ class Figure:
     table: dict[str, Any] | None = None  # {"columns": [...], "rows": [[...]]}
     rows: int = 0  # rows of data behind the figure (the test compares the drawn marks with it)
     empty: str | None = None  # why there is nothing to draw
+    grain: str | None = None  # the period grain it draws (the page's grain selector shows one grain)
 
 
 @dataclass
@@ -153,77 +154,93 @@ class _Builder:
 
     # ---- sections --------------------------------------------------------------------------------
 
-    def retention(self, grain: str | None) -> Section:
+    def retention(self, grains: list[str]) -> Section:
         s = Section("retention", "Retention",
                     "Who stays from one period to the next, for all customers and by segment, and how "
-                    "each acquisition cohort keeps its customers.")
+                    "each acquisition cohort keeps its customers. Day, week and month are published side "
+                    "by side: the period selector at the top switches between them.")
         why = self.missing("rpt_retention_rate", "no complete period with customers yet (the sources "
                            "cover less than two complete periods).")
-        if why or grain is None:
+        if why or not grains:
             s.empty = why or "No retention figures in this publication."
             return s
-        df = self.r.retention_over_time(grain)
-        s.figures.append(Figure(
-            "retention_over_time", f"CRR and strict retention per {grain}, by segment", "rpt_retention_rate",
-            "CRR = (E − N) / S: E customers active in the period, N of them new, S active in the period "
-            "before; strict retention = customers active in both periods / S. Complete periods only.",
-            spec=_spec(charts.retention_over_time(df, grain)),
-            rows=int((df["segment_type"] == charts.segmentations(df)[0]).sum())))
-        why = self.missing("rpt_cohort_retention", "no acquisition cohort yet.")
-        if why:
-            s.figures.append(Figure("cohort_heatmap", "Cohort retention", "rpt_cohort_retention", "", empty=why))
-            return s
-        cells = self.r.cohort_cells(grain)
-        s.figures.append(Figure(
-            "cohort_heatmap", "Acquisition-cohort retention", "rpt_cohort_retention",
-            f"Customers first active in a {grain} (the cohort) who are active again k {grain}s later, as a "
-            "share of the cohort and as a count. Starred, pale cells: the period holding the as-of "
-            "date, not complete yet.",
-            spec=_spec(charts.cohort_heatmap(cells, grain)), rows=len(cells)))
-        means = self.r.cohort_mean_curve(grain)
-        s.figures.append(Figure(
-            "cohort_curves", "Retention curves per cohort", "rpt_cohort_retention",
-            "Each grey line is a cohort's share active k periods after acquisition (complete periods "
-            "only). Bold: the mean weighted by cohort size (Σ active / Σ cohort size); dashed: the simple "
-            "mean of the cohorts' rates.",
-            spec=_spec(charts.cohort_curves(cells, means, grain)),
-            rows=int(cells["is_complete"].sum()) + 2 * len(means)))
+        cohorts = self.missing("rpt_cohort_retention", "no acquisition cohort yet.")
+        for grain in grains:
+            s.figures += self._retention_figures(grain, grain_id(grain, grains), cohorts)
         return s
 
-    def lifecycle(self, grain: str | None) -> Section:
+    def _retention_figures(self, grain: str, fid: Any, cohorts_missing: str | None) -> list[Figure]:
+        recent = LAST_PERIODS.get(grain)
+        df = self.r.retention_over_time(grain, recent)
+        latest = "" if recent is None else f" The latest {recent} {grain}s; the mart has them all."
+        figures = [Figure(
+            fid("retention_over_time"), f"CRR and strict retention per {grain}, by segment", "rpt_retention_rate",
+            "CRR = (E − N) / S: E customers active in the period, N of them new, S active in the period "
+            f"before; strict retention = customers active in both periods / S. Complete periods only.{latest}",
+            spec=_spec(charts.retention_over_time(df, grain)),
+            rows=int((df["segment_type"] == charts.segmentations(df)[0]).sum()), grain=grain)]
+        if cohorts_missing:
+            return [*figures, Figure(fid("cohort_heatmap"), "Cohort retention", "rpt_cohort_retention", "",
+                                     empty=cohorts_missing, grain=grain)]
+        last = LAST_COHORTS.get(grain)
+        cells = self.r.cohort_cells(grain, last)
+        shown = "" if last is None else f" The latest {last} {ADJECTIVE[grain]} cohorts; the mart has them all."
+        figures.append(Figure(
+            fid("cohort_heatmap"), f"Acquisition-cohort retention by {grain}", "rpt_cohort_retention",
+            f"Customers first active in a {grain} (the cohort) who are active again k {grain}s later, as a "
+            "share of the cohort and as a count. Starred, pale cells: the period holding the as-of "
+            f"date, not complete yet.{shown}",
+            spec=_spec(charts.cohort_heatmap(cells, grain)), rows=len(cells), grain=grain))
+        means = self.r.cohort_mean_curve(grain)
+        figures.append(Figure(
+            fid("cohort_curves"), f"Retention curves per {ADJECTIVE[grain]} cohort", "rpt_cohort_retention",
+            "Each grey line is a cohort's share active k periods after acquisition (complete periods "
+            "only). Bold: the mean weighted by cohort size (Σ active / Σ cohort size); dashed: the simple "
+            f"mean of the cohorts' rates (every cohort).{shown}",
+            spec=_spec(charts.cohort_curves(cells, means, grain)),
+            rows=int(cells["is_complete"].sum()) + 2 * len(means), grain=grain))
+        return figures
+
+    def lifecycle(self, grains: list[str], lifecycle_grain: str | None) -> Section:
         s = Section("lifecycle", "Lifecycle",
-                    "Activity lifecycle as PostHog draws it, and each customer's business stage "
-                    "(introduction, growth, mature, dormant, churned) over time.")
-        if grain is None:
+                    "Activity lifecycle as PostHog draws it (at the selected period), and each customer's "
+                    "business stage (introduction, growth, mature, dormant, churned) over time.")
+        if not grains and lifecycle_grain is None:
             s.empty = "No period figures in this publication."
             return s
         why = self.missing("rpt_activity_lifecycle", "no complete period yet.")
-        if why:
-            s.figures.append(Figure("activity_lifecycle", "Activity lifecycle", "rpt_activity_lifecycle", "",
-                                    empty=why))
-        else:
-            df = self.r.activity_lifecycle(grain)
+        for grain in grains or [None]:
+            fid = grain_id(grain, grains)
+            if why or grain is None:
+                s.figures.append(Figure(fid("activity_lifecycle"), "Activity lifecycle", "rpt_activity_lifecycle",
+                                        "", empty=why or "No complete period yet.", grain=grain))
+                continue
+            recent = LAST_PERIODS.get(grain)
+            df = self.r.activity_lifecycle(grain, recent)
+            latest = "" if recent is None else f" The latest {recent} {grain}s; the mart has them all."
             s.figures.append(Figure(
-                "activity_lifecycle", f"Activity lifecycle per {grain}", "rpt_activity_lifecycle",
+                fid("activity_lifecycle"), f"Activity lifecycle per {grain}", "rpt_activity_lifecycle",
                 "Active customers split into new (first activity), returning (active the period before) "
                 "and resurrecting (inactive the period before, active earlier); dormant (active the period "
-                "before, not now) drawn below zero.",
-                spec=_spec(charts.activity_lifecycle(df, grain)), rows=len(df)))
-        why = self.missing("rpt_lifecycle_kpis", "no lifecycle stages yet.")
-        if why:
-            s.figures.append(Figure("stage_sizes", "Lifecycle stages", "rpt_lifecycle_kpis", "", empty=why))
+                f"before, not now) drawn below zero.{latest}",
+                spec=_spec(charts.activity_lifecycle(df, grain)), rows=len(df), grain=grain))
+        why = self.missing("rpt_lifecycle_kpis", "no complete period of the lifecycle grain (var period_grain) yet.")
+        if why or lifecycle_grain is None:
+            s.figures.append(Figure("stage_sizes", "Lifecycle stages", "rpt_lifecycle_kpis", "",
+                                    empty=why or "No lifecycle stages yet."))
         else:
-            df = self.r.stage_sizes(grain)
+            df = self.r.stage_sizes(lifecycle_grain)
             s.figures.append(Figure(
-                "stage_sizes", "Customers per lifecycle stage", "rpt_lifecycle_kpis",
+                "stage_sizes", f"Customers per lifecycle stage, per {lifecycle_grain}", "rpt_lifecycle_kpis",
                 "Customers in each stage at each period (metric = customers): introduction (new), growth, "
-                "mature, dormant and churned, with prospects not yet buying.",
-                spec=_spec(charts.stage_sizes(df, grain)), rows=len(df)))
+                "mature, dormant and churned, with prospects not yet buying. One grain (var period_grain).",
+                spec=_spec(charts.stage_sizes(df, lifecycle_grain)), rows=len(df)))
         why = self.missing("rpt_lifecycle_transitions", "no stage transitions yet.")
-        if why:
-            s.figures.append(Figure("transitions", "Stage transitions", "rpt_lifecycle_transitions", "", empty=why))
+        if why or lifecycle_grain is None:
+            s.figures.append(Figure("transitions", "Stage transitions", "rpt_lifecycle_transitions", "",
+                                    empty=why or "No stage transitions yet."))
         else:
-            period, df = self.r.transitions(grain)
+            period, df = self.r.transitions(lifecycle_grain)
             s.figures.append(Figure(
                 "transitions", f"Stage transitions into {period}", "rpt_lifecycle_transitions",
                 "Customers by their stage the period before (rows) and this period (columns); colour: share "
@@ -546,6 +563,21 @@ def _script_json(value: Any) -> str:
     return json.dumps(value, default=str).replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
+# the latest cohorts a grain's heatmap and curves draw (None: every cohort): a year of daily cohorts
+# is no chart; the mart and its means have them all
+LAST_COHORTS = {"day": 35, "week": 26}
+ADJECTIVE = {"day": "daily", "week": "weekly", "month": "monthly"}
+# the latest periods a grain's time series draw (None: every period): 13 weeks of days, a year of weeks
+LAST_PERIODS = {"day": 91, "week": 52}
+
+
+def grain_id(grain: str | None, grains: list[str]) -> Any:
+    """Figure ids of a grain: the page's first grain keeps the plain id, the others are suffixed."""
+    def fid(base: str) -> str:
+        return base if not grains or grain == grains[0] else f"{base}-{grain}"
+    return fid
+
+
 def _period(start: str, grain: str | None) -> str:
     """A period as readers name it: 2026-10 for a month, the first day otherwise."""
     return start[:7] if grain == "month" else start
@@ -585,9 +617,18 @@ def headline_rows(last: Headline, previous: Headline | None, year: Headline | No
 def render(reader: MartReader, meta: ReportMeta) -> str:
     """The report page of the publication ``reader`` reads, as one HTML string."""
     b = _Builder(reader)
-    grain = reader.grain()
-    last, previous, year = reader.headline(grain) if grain else (None, None, None)
-    sections = [b.retention(grain), b.lifecycle(grain), b.survival(), b.memberships(), b.revenue(), b.churn(), b.cancellation(), b.winback(),
+    grains = reader.grains()
+    grain = grains[0] if grains else None
+    headlines = []  # per grain: (grain, rows, period names)
+    for g in grains:
+        last, previous, year = reader.headline(g)
+        if last is not None:
+            headlines.append({"grain": g, "rows": headline_rows(last, previous, year),
+                              "periods": [_period(h.period_start, g) if h else None for h in (last, previous, year)]})
+    if headlines and headlines[0]["grain"] != grain:  # the coarsest grain has no figure yet (a young source)
+        grain = headlines[0]["grain"]
+        grains = [grain] + [g for g in grains if g != grain]
+    sections = [b.retention(grains), b.lifecycle(grains, reader.lifecycle_grain()), b.survival(), b.memberships(), b.revenue(), b.churn(), b.cancellation(), b.winback(),
                 b.risk(), b.quality()]
     specs = {f.id: f.spec for s in sections for f in s.figures if f.spec is not None}
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
@@ -600,9 +641,7 @@ def render(reader: MartReader, meta: ReportMeta) -> str:
         return f"{docs}#!/model/model.liucun.{mart}"
 
     return env.get_template("report.html.j2").render(
-        meta=meta, grain=grain, sections=sections, docs_link=docs_link,
-        headline=None if last is None else headline_rows(last, previous, year),
-        periods=[_period(h.period_start, grain) if h else None for h in (last, previous, year)],
+        meta=meta, grain=grain, grains=grains, sections=sections, docs_link=docs_link, headlines=headlines,
         rendered_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         specs_json=_script_json(specs),
         expected_json=_script_json({f.id: f.rows for s in sections for f in s.figures if f.spec is not None}),

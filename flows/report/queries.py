@@ -61,13 +61,24 @@ class MartReader:
 
     # ---- retention -------------------------------------------------------------------------------
 
-    def grain(self) -> str | None:
-        """The period grain the report draws (the coarsest one published), None without retention rows."""
+    def grains(self) -> list[str]:
+        """The period grains published side by side, coarsest first (the report opens on the first)."""
         if not self.has("marts.rpt_retention_rate"):
-            return None
+            return []
         grains = {r[0] for r in self.con.execute(
             "select distinct period_grain from marts.rpt_retention_rate").fetchall()}
-        return next((g for g in GRAIN_ORDER if g in grains), next(iter(sorted(grains)), None))
+        return [g for g in GRAIN_ORDER if g in grains] + sorted(grains - set(GRAIN_ORDER))
+
+    def grain(self) -> str | None:
+        """The period grain the report opens on (the coarsest one published), None without retention rows."""
+        return next(iter(self.grains()), None)
+
+    def lifecycle_grain(self) -> str | None:
+        """The one grain of the business-lifecycle marts (var period_grain)."""
+        if not self.has("marts.rpt_lifecycle_kpis"):
+            return None
+        row = self.con.execute("select min(period_grain) from marts.rpt_lifecycle_kpis").fetchone()
+        return None if row is None else row[0]
 
     def headline(self, grain: str) -> tuple[Headline | None, Headline | None, Headline | None]:
         """(last complete period, the one before, the same period a year earlier) of segment all."""
@@ -89,26 +100,40 @@ class MartReader:
         year_earlier = None if year is None else Headline(str(year[0]), *year[1:])
         return Headline(str(last[0]), *last[1:]), previous, year_earlier
 
-    def retention_over_time(self, grain: str) -> pd.DataFrame:
-        """CRR and strict retention per period and segment, long (one row per figure)."""
+    def _recent(self, table: str, grain: str, last_periods: int | None) -> str:
+        """A filter on period_start: the ``last_periods`` latest periods of ``table`` at ``grain``."""
+        if last_periods is None:
+            return ""
+        return (f" and period_start in (select distinct period_start from {table} where period_grain = "
+                f"'{grain}' order by period_start desc limit {int(last_periods)})")
+
+    def retention_over_time(self, grain: str, last_periods: int | None = None) -> pd.DataFrame:
+        """CRR and strict retention per period and segment, long (one row per figure); the
+        ``last_periods`` latest periods only when given."""
+        recent = self._recent("marts.rpt_retention_rate", grain, last_periods)
         return self.df(
-            """select period_start, segment_type, segment_value, customers_start,
+            f"""select period_start, segment_type, segment_value, customers_start,
                       unnest(['CRR', 'strict retention']) as figure,
                       unnest([crr, strict_retention_rate]) as rate
                from marts.rpt_retention_rate
-               where period_grain = ? and base_definition = 'active_in_period' and customers_start > 0
+               where period_grain = ? and base_definition = 'active_in_period' and customers_start > 0{recent}
                order by segment_type, segment_value, period_start""", [grain])
 
-    def cohort_cells(self, grain: str) -> pd.DataFrame:
+    def cohort_cells(self, grain: str, last_cohorts: int | None = None) -> pd.DataFrame:
+        """The first-time cohorts' cells of segment all; the ``last_cohorts`` latest cohorts only
+        when given (a year of daily cohorts is no chart)."""
         # first-time cohorts (a publication made before cohort types has only those)
         first_time = (" and cohort_type = 'first_time'"
                       if self.has_column("marts.rpt_cohort_retention", "cohort_type") else "")
+        latest = "" if last_cohorts is None else (
+            f""" and cohort_period_start in (select distinct cohort_period_start from marts.rpt_cohort_retention
+                   where period_grain = ? order by cohort_period_start desc limit {int(last_cohorts)})""")
         return self.df(
             f"""select cohort_period_start, period_number, period_start, is_complete, cohort_size,
                       active_customers, retention_rate
                from marts.rpt_cohort_retention
-               where period_grain = ? and segment_type = 'all'{first_time}
-               order by cohort_period_start, period_number""", [grain])
+               where period_grain = ? and segment_type = 'all'{first_time}{latest}
+               order by cohort_period_start, period_number""", [grain] if last_cohorts is None else [grain, grain])
 
     def cohort_mean_curve(self, grain: str) -> pd.DataFrame:
         """Per period number over complete cells of the first-time cohorts: the cohort-size-weighted
@@ -129,14 +154,15 @@ class MartReader:
                where period_grain = ? and segment_type = 'all' and cohort_type = 'first_time'
                order by period_number""", [grain])
 
-    def activity_lifecycle(self, grain: str) -> pd.DataFrame:
+    def activity_lifecycle(self, grain: str, last_periods: int | None = None) -> pd.DataFrame:
+        recent = self._recent("marts.rpt_activity_lifecycle", grain, last_periods)
         return self.df(
-            """select period_start, status, customers from (
+            f"""select period_start, status, customers from (
                    select period_start,
                           unnest(['new', 'returning', 'resurrecting', 'dormant']) as status,
                           unnest([customers_new, customers_returning, customers_resurrecting,
                                   -customers_dormant]) as customers
-                   from marts.rpt_activity_lifecycle where period_grain = ?)
+                   from marts.rpt_activity_lifecycle where period_grain = ?{recent})
                order by period_start, status""", [grain])
 
     # ---- lifecycle -------------------------------------------------------------------------------

@@ -167,31 +167,52 @@ def pandas_notebook(published: Path, work: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def models_alone(sources: Path, wh: Path, work: Path, as_of: date = END) -> dict:
-    """NOTEBOOK_MODELS built again on their own (``dbt run --full-refresh``, the profile's threads) on a
-    copy of the run's working state: measured alone, as the notebook is, not beside the other models
-    of the run's builds sharing the two cores. ``wall``: from the first model's start to the last
-    one's end (dbt's start-up before them not counted); ``nodes``: their node times added up."""
+def models_alone(sources: Path, wh: Path, work: Path, as_of: date = END,
+                 models: tuple[str, ...] = (), dbt_vars: dict | None = None) -> dict:
+    """``models`` (default NOTEBOOK_MODELS) built again on their own (``dbt run --full-refresh``, the
+    profile's threads) on a copy of the run's working state: measured alone, as the notebook is, not
+    beside the other models of the run's builds sharing the two cores. ``wall``: from the first
+    model's start to the last one's end (dbt's start-up before them not counted); ``nodes``: their
+    node times added up; ``rows``: each model's rows."""
     from flows.config import load_config
     from flows.models.dbt_runner import run_dbt
     from flows.settings import Settings
 
+    models = models or NOTEBOOK_MODELS
     alone = work / "models_alone"
     alone.mkdir(exist_ok=True)
     db = alone / "candidate.duckdb"  # the catalog name the staging views were created under
     shutil.copyfile(wh / "state.duckdb", db)
     os.environ["LIUCUN_DATA_DIR"] = str(sources)  # the demo config names its data folder by this variable
     config = load_config(DEMO_CONFIG)
-    summary = run_dbt(["run", "--full-refresh", "--select", *NOTEBOOK_MODELS], Settings().dbt_project_dir, alone,
+    summary = run_dbt(["run", "--full-refresh", "--select", *models], Settings().dbt_project_dir, alone,
                       {"LIUCUN_DBT_TARGET": "duckdb", "LIUCUN_DUCKDB_PATH": str(db),
                        "LIUCUN_AS_OF_DATE": as_of.isoformat()},
                       {"business_timezone": config.business_timezone,
-                       "min_qualifying_amount": config.min_qualifying_amount})
+                       "min_qualifying_amount": config.min_qualifying_amount, **(dbt_vars or {})})
     timings = [t for r in summary.results for t in r.get("timing", []) if t.get("started_at") and t.get("completed_at")]
     wall = (max(datetime.fromisoformat(t["completed_at"]) for t in timings)
             - min(datetime.fromisoformat(t["started_at"]) for t in timings)).total_seconds()
+    with duckdb.connect(str(db), read_only=True) as con:
+        schemas = dict(con.execute("select table_name, table_schema from duckdb_tables() "
+                                   "where table_schema in ('intermediate', 'marts')").fetchall())
+        rows = {m: con.execute(f"select count(*) from {schemas[m]}.{m}").fetchone()[0]
+                for m in models if m in schemas}
     shutil.rmtree(alone)
-    return {"wall": wall, "nodes": sum(float(r.get("execution_time") or 0.0) for r in summary.results)}
+    return {"wall": wall, "nodes": sum(float(r.get("execution_time") or 0.0) for r in summary.results),
+            "rows": rows}
+
+
+# the models whose key holds period_grain (var period_grains) and what they read per grain
+GRAIN_MODELS = ("int_customer_activity_periods", "int_periods", "int_retention_period_counts", "rpt_retention_rate",
+                "rpt_cohort_retention", "rpt_cohort_retention_means", "rpt_activity_lifecycle")
+
+
+def grains_alone(sources: Path, wh: Path, work: Path, as_of: date = END) -> dict:
+    """The grain-keyed models built alone twice: the month only (period_grains: [month], one build
+    per grain as before) and every grain at once (the default): their wall times and rows."""
+    return {"month": models_alone(sources, wh, work, as_of, GRAIN_MODELS, {"period_grains": ["month"]}),
+            "all": models_alone(sources, wh, work, as_of, GRAIN_MODELS, {"period_grains": ["day", "week", "month"]})}
 
 
 def measure(scale: float, work: Path, env: dict[str, str], full_only: bool = False, spark: bool = False) -> dict:
@@ -213,6 +234,7 @@ def measure(scale: float, work: Path, env: dict[str, str], full_only: bool = Fal
         result["next_day"] = liucun_run(plus_one_day, wh, env, full_refresh=False, as_of=END + timedelta(days=1))
         result["notebook"] = pandas_notebook(wh / "liucun.duckdb", work)
         result["models_alone"] = models_alone(plus_one_day, wh, work, as_of=END + timedelta(days=1))
+        result["grains"] = grains_alone(plus_one_day, wh, work, as_of=END + timedelta(days=1))
         if spark:  # the same full refresh and next day on the Spark engine (local[*], this machine)
             wh_spark = work / f"wh_spark_{scale}"
             result["spark_full"] = liucun_run(sources, wh_spark, env, full_refresh=True, engine="spark")
@@ -223,6 +245,11 @@ def measure(scale: float, work: Path, env: dict[str, str], full_only: bool = Fal
         shutil.rmtree(sources)
         shutil.rmtree(wh)
     return result
+
+
+def _grain_rows(build: dict) -> int:
+    """Rows of the published grain-keyed marts (and the activity rows they read) of a grains build."""
+    return sum(n for m, n in build["rows"].items() if m != "int_periods")
 
 
 def _growth(a: dict, b: dict, value) -> tuple[float, float]:  # noqa: ANN001
@@ -267,6 +294,12 @@ def table(results: dict[float, dict]) -> str:
         lambda r: f"{r['models_alone']['wall']:.2f} / {r['models_alone']['wall'] / r['notebook']['seconds']:.2f}x"
                   f" · {r['models_alone']['nodes']:.2f}", "notebook")
     row("pandas notebook peak memory (MB)", lambda r: f"{r['notebook']['peak_rss_mb']:,.0f}", "notebook")
+    row("grain-keyed models alone, month only: wall (s) · rows of the retention and cohort marts",
+        lambda r: f"{r['grains']['month']['wall']:.2f} · {_grain_rows(r['grains']['month']):,}", "grains")
+    row("the same, day + week + month in one build: wall (s) / x month only · rows / x month only",
+        lambda r: f"{r['grains']['all']['wall']:.2f} / {r['grains']['all']['wall'] / r['grains']['month']['wall']:.2f}x"
+                  f" · {_grain_rows(r['grains']['all']):,} / "
+                  f"{_grain_rows(r['grains']['all']) / _grain_rows(r['grains']['month']):.2f}x", "grains")
     row("rerun, nothing new (s) / x full refresh",
         lambda r: f"{r['rerun']['seconds']:.1f} / {r['rerun']['seconds'] / r['full']['seconds']:.2f}x", "rerun")
     row("one more day of orders and events (s) / x full refresh",

@@ -6,46 +6,71 @@ cohort-size-weighted means. PostHog's own test cases are hand-worked dbt unit te
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
 
+from tests.integration.conftest import END
 
-def test_cohort_variants_match_an_independent_calculation(built):
+# pandas period frequencies of the published grains (weeks start on Monday: periods ending Sunday),
+# and each grain's horizon (var cohort_horizons' defaults: the last period number shown)
+FREQ = {"day": "D", "week": "W-SUN", "month": "M"}
+HORIZON = {"day": 30, "week": 52, "month": None}
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month"])
+def test_cohort_variants_match_an_independent_calculation(built, grain):
+    """Each grain's cohorts, from the qualifying orders bucketed by pandas (not the models' periods)."""
     db, _ = built
     with duckdb.connect(str(db), read_only=True) as con:
-        periods = con.execute("select period_start, period_index, is_complete from intermediate.int_periods").df()
-        activity = con.execute("select customer_id, period_start, orders from intermediate.int_customer_activity_periods").df()
-        mart = con.execute("select * from marts.rpt_cohort_retention where segment_type = 'all'").df()
-        means = con.execute("select * from marts.rpt_cohort_retention_means where segment_type = 'all'").df()
-    index = dict(zip(periods.period_start, periods.period_index, strict=True))
-    complete = dict(zip(periods.period_index, periods.is_complete, strict=True))
-    last = periods.period_index.max()
-    activity = activity[activity.period_start.isin(index)].assign(i=lambda d: d.period_start.map(index))
+        orders = con.execute("select customer_id, order_date from marts.fct_orders "
+                             "where customer_id is not null and net_amount > 0").df()
+        mart = con.execute("select * from marts.rpt_cohort_retention where segment_type = 'all' "
+                           "and period_grain = ?", [grain]).df()
+        means = con.execute("select * from marts.rpt_cohort_retention_means where segment_type = 'all' "
+                            "and period_grain = ?", [grain]).df()
+    freq, horizon = FREQ[grain], HORIZON[grain]
+    periods = pd.to_datetime(orders.order_date).dt.to_period(freq)
+    first = periods.min()
+    last_period = pd.Period(END, freq)
+    last = last_period.ordinal - first.ordinal
+    activity = orders.assign(i=[p.ordinal - first.ordinal for p in periods])
+    index = {(first + i).start_time: i for i in range(last + 1)}
+
+    def complete(i: int) -> bool:
+        return (first + i + 1).start_time.date() <= END + timedelta(days=1)
+
     returns = activity.groupby("customer_id").i.apply(set).to_dict()  # return activity: any activity
-    starts = activity[activity.orders > 0].groupby("customer_id").i.apply(sorted).to_dict()  # purchases
+    starts = activity.groupby("customer_id").i.apply(lambda x: sorted(set(x))).to_dict()  # purchases
     cohorts = {"first_time": [(c, s[0]) for c, s in starts.items()],
                "recurring": [(c, p) for c, s in starts.items() for p in s]}
     assert set(mart.cohort_type) == {"first_time", "recurring"}
     assert set(mart.start_activity) == {"purchase"} and set(mart.return_activity) == {"activity"}
+    by_cohort: dict[str, dict[int, list[str]]] = {}
     for kind, members in cohorts.items():
+        by_cohort[kind] = {}
+        for c, p in members:
+            by_cohort[kind].setdefault(p, []).append(c)
+    for kind in cohorts:
         rows = []
-        for p in sorted({p for _, p in members}):
-            group = [c for c, q in members if q == p]
+        for p, group in sorted(by_cohort[kind].items()):
             furthest = {c: max(k - p for k in returns[c] if k >= p) for c in group}
             previous = None
-            for k in range(0, last - p + 1):
+            for k in range(0, min(last - p, horizon if horizon is not None else last) + 1):
                 active = len(group) if k == 0 else sum(1 for c in group if p + k in returns[c])
                 cumulative = len(group) if k == 0 else sum(1 for c in group if furthest[c] >= k)
                 rows.append({"cohort": p, "k": k, "size": len(group), "active": active, "cumulative": cumulative,
                              "vs_previous": np.nan if not previous else active / previous,
-                             "complete": complete[p + k]})
+                             "complete": complete(p + k)})
                 previous = active
         mine = pd.DataFrame(rows).sort_values(["cohort", "k"]).reset_index(drop=True)
         got = mart[mart.cohort_type == kind].assign(cohort=lambda d: d.cohort_period_start.map(index))
         got = got.sort_values(["cohort", "period_number"]).reset_index(drop=True)
         assert len(mine) == len(got) > 20, kind
+        assert (got.period_number <= (horizon if horizon is not None else last)).all()
         assert (got.period_number.to_numpy() == mine.k.to_numpy()).all()
         assert (got.cohort_size.to_numpy() == mine["size"].to_numpy()).all(), kind
         assert (got.active_customers.to_numpy() == mine.active.to_numpy()).all(), kind

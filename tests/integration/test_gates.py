@@ -208,12 +208,13 @@ def test_only_the_current_period_may_be_flagged_incomplete(built, tmp_path: Path
     mid.parent.mkdir()
     shutil.copy(db, mid)
     with duckdb.connect(str(mid)) as con:
-        con.execute("update marts.rpt_cohort_retention set is_complete = false where period_start = "
-                    "(select max(period_start) from marts.rpt_cohort_retention)")
+        con.execute("update marts.rpt_cohort_retention set is_complete = false where period_grain = 'month' "
+                    "and period_start = (select max(period_start) from marts.rpt_cohort_retention "
+                    "where period_grain = 'month')")
         _means_of_complete_cells(con)
         flagged, cohorts = con.execute(
             "select count(*) filter (where not is_complete), count(distinct cohort_period_start) "
-            "from marts.rpt_cohort_retention").fetchone()
+            "from marts.rpt_cohort_retention where period_grain = 'month'").fetchone()
     assert flagged > 2 * cohorts  # one row per cohort and segment, as a mid-month run has
     result = run_gate("marts", mid, params(), tmp_path)
     assert result.passed, result.failure_message()
@@ -222,8 +223,9 @@ def test_only_the_current_period_may_be_flagged_incomplete(built, tmp_path: Path
     earlier.parent.mkdir()
     shutil.copy(db, earlier)
     with duckdb.connect(str(earlier)) as con:
-        con.execute("update marts.rpt_cohort_retention set is_complete = false where period_start = "
-                    "(select min(period_start) from marts.rpt_cohort_retention)")
+        con.execute("update marts.rpt_cohort_retention set is_complete = false where period_grain = 'week' "
+                    "and period_start = (select min(period_start) from marts.rpt_cohort_retention "
+                    "where period_grain = 'week')")
         _means_of_complete_cells(con)
     result = run_gate("marts", earlier, params(), tmp_path)
     assert [(o.table, o.description) for o in result.blocking_failures] == [

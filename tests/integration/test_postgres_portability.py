@@ -21,16 +21,16 @@ IDENTITY_QUERY = ("select customer_id, customer_key, crm_id, identifiers, crm_id
                   "acquisition_channel, orders, net_revenue from marts.dim_customers")
 QUALITY_QUERY = "select metric_group, metric, value, base from marts.rpt_identity_quality"
 RETENTION_MARTS_QUERY = (
-    "select 'retention', cast(period_start as varchar), segment_type || ':' || segment_value, customers_start, "
+    "select 'retention', period_grain || ':' || cast(period_start as varchar), segment_type || ':' || segment_value, customers_start, "
     "customers_end, customers_new, customers_retained, revenue_retained_net from marts.rpt_retention_rate "
-    "union all select 'cohort', cohort_type || ':' || cast(cohort_period_start as varchar) || '+' "
+    "union all select 'cohort', period_grain || ':' || cohort_type || ':' || cast(cohort_period_start as varchar) || '+' "
     "|| cast(period_number as varchar), segment_type || ':' || segment_value, cohort_size, active_customers, "
     "orders, active_customers_cumulative, revenue from marts.rpt_cohort_retention "
-    "union all select 'cohort_means', cohort_type || '+' || cast(period_number as varchar), "
+    "union all select 'cohort_means', period_grain || ':' || cohort_type || '+' || cast(period_number as varchar), "
     "segment_type || ':' || segment_value, cohorts, customers, active_customers, active_customers_cumulative, "
     "round(cast(retention_rate_simple_mean as numeric(20, 10)) * 100000000) "  # to 1e-8, whole: the column is decimal(38,2)
     "from marts.rpt_cohort_retention_means "
-    "union all select 'lifecycle', cast(period_start as varchar), '', customers_active, customers_new, "
+    "union all select 'lifecycle', period_grain || ':' || cast(period_start as varchar), '', customers_active, customers_new, "
     "customers_returning, customers_resurrecting, customers_dormant from marts.rpt_activity_lifecycle")
 
 
@@ -102,7 +102,8 @@ def test_dbt_project_builds_on_postgres_with_identical_marts(built, tmp_path: Pa
         assert summary.count("unit_test") >= 5
         query = ("select period_start, customers_start, customers_end, customers_new, customers_retained, "
                  "round(cast(crr as numeric(20, 10)), 8) from marts.rpt_retention_rate "
-                 "where segment_type = 'all' and base_definition = 'active_in_period' order by period_start")
+                 "where segment_type = 'all' and base_definition = 'active_in_period' and period_grain = 'month' "
+                 "order by period_start")
         with psycopg2.connect(pg["dsn"]) as con:
             cur = con.cursor()
             cur.execute(query)

@@ -13,12 +13,23 @@ from pathlib import Path
 
 import duckdb
 
+from flows.report.page import LAST_PERIODS
 from tests.support.browser import visit
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("LIUCUN_TEST_OUTPUT", REPO / "test-output"))
 
 READY = "window.liucunReport.ready.then(c => ({charts: c, expected: window.liucunReport.expected}))"
+# click the period selector's button of a grain (%s), then: the pressed buttons, the grains of the
+# visible per-grain blocks and the visible figures' ids
+SWITCH = """window.liucunReport.ready.then(() => {
+  document.querySelector('[data-grain-choice="%s"]').click();
+  const visible = [...document.querySelectorAll('.by-grain')].filter(el => el.offsetParent !== null);
+  return {pressed: [...document.querySelectorAll('[data-grain-choice][aria-pressed="true"]')].map(b => b.dataset.grainChoice),
+          body: document.body.dataset.grain,
+          grains: [...new Set(visible.map(el => el.dataset.grain))],
+          figures: visible.filter(el => el.id).map(el => el.id)};
+})"""
 
 
 def page_figures(html: str) -> dict[tuple[str, str], str]:
@@ -36,15 +47,21 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
     with duckdb.connect(str(published), read_only=True) as con:
         version, run_id = con.execute("select version, run_id from audit.publications "
                                       "order by published_at desc limit 1").fetchone()
-        grain = con.execute("select min(period_grain) from marts.rpt_retention_rate").fetchone()[0]
+        # the page opens on the coarsest grain with a headline figure (month; a young source's week)
+        grain = con.execute(
+            """select period_grain from marts.rpt_retention_rate where segment_type = 'all' and customers_start > 0
+               order by case period_grain when 'month' then 0 when 'week' then 1 else 2 end limit 1""").fetchone()[0]
+        grains = [g for (g,) in con.execute(
+            "select distinct period_grain from marts.rpt_retention_rate").fetchall()]
         last = con.execute(
             """select period_start, customers_start, customers_end, customers_new, crr, strict_retention_rate
                from marts.rpt_retention_rate where segment_type = 'all' and customers_start > 0
-               order by period_start desc limit 1""").fetchone()
+               and base_definition = 'active_in_period' and period_grain = ?
+               order by period_start desc limit 1""", [grain]).fetchone()
         cohort_cells = con.execute("select count(*) from marts.rpt_cohort_retention where segment_type = 'all' "
                                    "and cohort_type = 'first_time' and period_grain = ?", [grain]).fetchone()[0]
-        lifecycle_periods = con.execute("select count(*) from marts.rpt_activity_lifecycle where period_grain = ?",
-                                        [grain]).fetchone()[0]
+        lifecycle_periods = dict(con.execute(
+            "select period_grain, count(*) from marts.rpt_activity_lifecycle group by period_grain").fetchall())
         # the curve of all customers, drawn at day 0 and at the end of each week since the first purchase
         survival_weeks = con.execute(
             "select count(distinct ceil(duration_days / 7.0)) from marts.rpt_survival_curves "
@@ -88,7 +105,12 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
         # every row of the chart's data is drawn (layers may draw more marks per row)
         assert drawn["marks"] >= expected[chart] > 0, (chart, drawn, expected[chart])
     assert charts["cohort_heatmap"]["marks"] == 2 * cohort_cells  # a cell and its label per row
-    assert charts["activity_lifecycle"]["marks"] == 4 * lifecycle_periods  # new, returning, resurrecting, dormant
+    # new, returning, resurrecting, dormant per period, at every published grain (the others suffixed)
+    for g in grains:
+        chart = "activity_lifecycle" if g == grain else f"activity_lifecycle-{g}"
+        # (a grain's time series draw its LAST_PERIODS latest periods: a display choice of the page)
+        periods = min(lifecycle_periods[g], LAST_PERIODS.get(g, lifecycle_periods[g]))
+        assert charts[chart]["marks"] == 4 * periods, (chart, charts[chart], lifecycle_periods)
     # a step line and its band over every weekly point of the curve of all customers
     assert charts["survival_curves"]["marks"] == 2 * survival_weeks > 2
     # the renewal curves: a dot per observed point, a line (solid, then dashed from the last observed
@@ -114,4 +136,13 @@ def check_report(page: Path, published: Path, screenshot: str) -> dict:
     interval = "—" if median_all[1] is None else f"{low} – {high}"
     assert cells[2] == ("—" if median_all[0] is None else median) and cells[3] == interval, cells
     assert shot.stat().st_size > 50_000  # a page of charts, not a blank one
+    # the period selector: a click on another grain shows that grain's figures and headline, only them
+    other = next((g for g in sorted(grains) if g != grain), None)
+    if other is not None:
+        switched = visit(page, SWITCH % other, screenshot=SCREENSHOTS / f"{screenshot}-{other}.png", clip_height=2400)
+        assert switched.page_errors == [], switched.page_errors
+        shown = switched.result
+        assert shown["pressed"] == [other] and shown["body"] == other
+        assert shown["grains"] == [other], shown  # every visible per-grain block is of the chosen grain
+        assert f"figure-cohort_heatmap-{other}" in shown["figures"] and "figure-cohort_heatmap" not in shown["figures"]
     return charts

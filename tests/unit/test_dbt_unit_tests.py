@@ -32,8 +32,9 @@ def test_normal_quantile_macro_matches_the_inverse_normal(tmp_path: Path):
 
 def test_retention_vars_are_checked_when_the_project_compiles(tmp_path: Path):
     """A segment type int_customer_segments does not have, bases without active_in_period (which
-    the growth accounting, the headline and the marts gate read), or survival curves by value tier
-    stop dbt with a message naming the var, not with an empty or wrong mart."""
+    the growth accounting, the headline and the marts gate read), survival curves by value tier,
+    published grains without the customer-level marts' grain or an unknown one, or a cohort horizon
+    below 1 stop dbt with a message naming the var, not with an empty or wrong mart."""
     import pytest
 
     from flows.models.dbt_runner import DbtFailed
@@ -45,7 +46,14 @@ def test_retention_vars_are_checked_when_the_project_compiles(tmp_path: Path):
               "var('retention_base_definitions') must include active_in_period"),
              # survival curves by lifetime revenue would read the outcome into the groups
              ("rpt_survival_curves", {"survival_group_types": ["region", "value_tier"]},
-              "var('survival_group_types'): value_tier cannot group survival curves"))
+              "var('survival_group_types'): value_tier cannot group survival curves"),
+             # the customer-level marts are built at period_grain: it must be published
+             ("int_periods", {"period_grains": ["day", "week"]},
+              "var('period_grains') ['day', 'week'] must include var('period_grain') (month)"),
+             ("int_periods", {"period_grains": ["month", "quarter"]},
+              "var('period_grains') may list day, week and month, not quarter"),
+             ("rpt_cohort_retention", {"cohort_horizons": {"day": 0}},
+              "var('cohort_horizons') maps day, week and month to a period number of 1 or more"))
     for model, dbt_vars, message in cases:
         with pytest.raises(DbtFailed) as failed:
             run_dbt(["compile", "--select", model], Settings().dbt_project_dir, tmp_path,

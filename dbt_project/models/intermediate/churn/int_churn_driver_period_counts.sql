@@ -15,8 +15,9 @@ with periods as (
 
     select period_grain, period_start
     from {{ ref('int_periods') }}
-    where cast({{ dbt.dateadd('day', -lookback, 'period_start') }} as date)
-            >= (select min(period_start) from {{ ref('int_periods') }})
+    where {{ liucun.at_period_grain() }}
+      and cast({{ dbt.dateadd('day', -lookback, 'period_start') }} as date)
+            >= (select min(period_start) from {{ ref('int_periods') }} where {{ liucun.at_period_grain() }})
       and cast({{ dbt.dateadd('day', horizon, 'period_start') }} as date)
             <= cast({{ dbt.dateadd('day', 1, liucun.as_of_date()) }} as date)
 

@@ -1,5 +1,5 @@
--- One row per customer per period (var('period_grain'), business timezone) in which they were
--- active: a purchase with net amount above var('min_qualifying_amount'), or a touchpoint event of
+-- One row per customer, published grain (var('period_grains'): day, week, month; business
+-- timezone) and period in which they were active: a purchase with net amount above var('min_qualifying_amount'), or a touchpoint event of
 -- a type listed in var('activity_event_types') (default none) mapped to the customer through the
 -- identity graph.
 {%- set event_types = var('activity_event_types', []) %}
@@ -63,11 +63,27 @@ activity as (
 
 ),
 
-final as (
+-- one row per customer and active day; each grain's periods roll these days up
+days as (
 
     select
         customer_id,
-        {{ liucun.period_start('activity_date') }} as period_start,
+        activity_date,
+        sum(orders) as orders,
+        sum(revenue) as revenue,
+        sum(events) as events
+    from activity
+    group by customer_id, activity_date
+
+),
+
+final as (
+
+    {%- for grain in liucun.period_grains() %}
+    select
+        customer_id,
+        '{{ grain }}' as period_grain,
+        {{ liucun.period_start('activity_date', grain) }} as period_start,
         cast(sum(orders) as {{ dbt.type_bigint() }}) as orders,
         cast(sum(revenue) as decimal(18, 2)) as revenue,
         cast(sum(events) as {{ dbt.type_bigint() }}) as events,
@@ -75,8 +91,12 @@ final as (
         max(activity_date) as last_activity_date,
         min(case when orders > 0 then activity_date end) as first_purchase_date,
         max(case when orders > 0 then activity_date end) as last_purchase_date
-    from activity
-    group by customer_id, {{ liucun.period_start('activity_date') }}
+    from days
+    group by customer_id, {{ liucun.period_start('activity_date', grain) }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 )
 

@@ -1,36 +1,54 @@
--- One row per period (var('period_grain'): month, week or day, business timezone) from the first
--- qualifying activity to the period holding the as-of date, with no gaps. A period is complete
--- when the as-of date is its last day or later. period_index numbers the periods from 0.
-with recursive bounds as (
+-- One row per published grain (var('period_grains'): day, week, month; business timezone) and
+-- period, from the period of the first qualifying activity to the period holding the as-of date,
+-- with no gaps. A period is complete when the as-of date is its last day or later. period_index
+-- numbers each grain's periods from 0.
+with bounds as (
 
     select
-        min(period_start) as first_period,
-        {{ liucun.period_start(liucun.as_of_date()) }} as last_period
+        min(first_activity_date) as first_day,
+        {{ liucun.as_of_date() }} as last_day
     from {{ ref('int_customer_activity_periods') }}
 
 ),
 
-spine (period_start, last_period) as (
+days as (
 
-    select first_period, last_period from bounds where first_period is not null
+    {{ liucun.date_range('(select first_day from bounds)', '(select last_day from bounds)') }}
+
+),
+
+grain_periods as (
+
+    {%- for grain in liucun.period_grains() %}
+    select distinct '{{ grain }}' as period_grain, {{ liucun.period_start('calendar_day', grain) }} as period_start
+    from days
+    {%- if not loop.last %}
     union all
-    select {{ liucun.period_add(1, 'period_start') }}, last_period
-    from spine
-    where period_start < last_period
+    {%- endif %}
+    {%- endfor %}
 
 ),
 
 final as (
 
     select
-        '{{ liucun.period_grain() }}' as period_grain,
+        period_grain,
         period_start,
-        {{ liucun.period_add(1, 'period_start') }} as period_end,
-        cast(row_number() over (order by period_start) - 1 as {{ dbt.type_bigint() }}) as period_index,
-        {{ liucun.period_add(1, 'period_start') }}
-            <= cast({{ dbt.dateadd('day', 1, liucun.as_of_date()) }} as date) as is_complete
-    from spine
+        case
+            {%- for grain in liucun.period_grains() %}
+            when period_grain = '{{ grain }}' then {{ liucun.period_add(1, 'period_start', grain) }}
+            {%- endfor %}
+        end as period_end,
+        cast(row_number() over (partition by period_grain order by period_start) - 1 as {{ dbt.type_bigint() }})
+            as period_index
+    from grain_periods
 
 )
 
-select * from final
+select
+    period_grain,
+    period_start,
+    period_end,
+    period_index,
+    period_end <= cast({{ dbt.dateadd('day', 1, liucun.as_of_date()) }} as date) as is_complete
+from final

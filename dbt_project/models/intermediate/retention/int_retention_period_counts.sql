@@ -1,4 +1,4 @@
--- One row per complete period, segment and base definition (var('retention_base_definitions')):
+-- One row per published grain (var('period_grains')), complete period, segment and base definition (var('retention_base_definitions')):
 -- S (in the base at the end of the previous period), E (in the base at the end of this period),
 -- N (first-ever activity this period), retained (in both), and the revenue behind them.
 --   active_in_period: the base is the customers active in the period.
@@ -89,7 +89,8 @@ base_rows as (
         {%- endif %}
     from runs
     inner join periods
-        on periods.period_index >= runs.active_period_index
+        on periods.period_grain = runs.period_grain
+        and periods.period_index >= runs.active_period_index
         and (runs.next_active_period_index is null or periods.period_index < runs.next_active_period_index)
         and (
             periods.period_index <= runs.active_period_index + 1
@@ -132,6 +133,7 @@ in_base as (
 segmented as (
 
     select
+        in_base.period_grain,
         in_base.period_start,
         in_base.base_definition,
         {%- for t in segment_types %}
@@ -152,6 +154,7 @@ segmented as (
         on in_base.customer_id = segments.customer_id
     where in_base.in_start or in_base.in_end or in_base.is_new
     group by
+        in_base.period_grain,
         in_base.period_start,
         {%- for t in segment_types %}
         segments.{{ t }},
@@ -164,6 +167,7 @@ counts as (
 
     {%- for t in ['all'] + segment_types %}
     select
+        period_grain,
         period_start,
         '{{ t }}' as segment_type,
         {{ "'all'" if t == 'all' else t }} as segment_value,
@@ -178,7 +182,7 @@ counts as (
         sum(revenue_retained_gross) as revenue_retained_gross,
         sum(customers_first_active) as customers_first_active
     from segmented
-    group by period_start{{ '' if t == 'all' else ', ' ~ t }}, base_definition
+    group by period_grain, period_start{{ '' if t == 'all' else ', ' ~ t }}, base_definition
     {%- if not loop.last %}
     union all
     {%- endif %}
@@ -190,10 +194,10 @@ counts as (
 -- earliest customer (each customer's first period is in base_rows, as an active period)
 segment_first_periods as (
 
-    select segment_type, segment_value, min(period_start) as first_period_start
+    select period_grain, segment_type, segment_value, min(period_start) as first_period_start
     from counts
     where customers_first_active > 0
-    group by segment_type, segment_value
+    group by period_grain, segment_type, segment_value
 
 ),
 
@@ -209,7 +213,8 @@ grid as (
         '{{ b }}' as base_definition
     from segment_first_periods
     inner join periods
-        on periods.period_start >= segment_first_periods.first_period_start
+        on periods.period_grain = segment_first_periods.period_grain
+        and periods.period_start >= segment_first_periods.first_period_start
     {%- if not loop.last %}
     union all
     {%- endif %}
@@ -237,7 +242,8 @@ final as (
         cast(coalesce(counts.revenue_retained_gross, 0) as decimal(38, 2)) as revenue_retained_gross
     from grid
     left join counts
-        on grid.period_start = counts.period_start
+        on grid.period_grain = counts.period_grain
+        and grid.period_start = counts.period_start
         and grid.segment_type = counts.segment_type
         and grid.segment_value = counts.segment_value
         and grid.base_definition = counts.base_definition

@@ -78,7 +78,7 @@ last_periods as (
 
     select period_start, row_number() over (order by period_start desc) as recency_rank
     from {{ ref('int_periods') }}
-    where is_complete
+    where is_complete and {{ liucun.at_period_grain() }}
 
 ),
 

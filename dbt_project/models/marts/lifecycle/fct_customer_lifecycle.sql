@@ -9,6 +9,7 @@
 with all_periods as (
 
     select * from {{ ref('int_periods') }}
+    where {{ liucun.at_period_grain() }}
 
 ),
 

@@ -1,4 +1,4 @@
--- One row per customer per complete period from the period of their first activity to the last
+-- One row per customer per complete period (var('period_grain')) from the period of their first activity to the last
 -- complete period, with no gaps: activity, orders and revenue of the period, days since the last
 -- activity at the period's last day, and the growth-accounting stage.
 -- A daily build recomputes only the customers whose identity or records changed, until a period
@@ -8,6 +8,7 @@
 with all_periods as (
 
     select * from {{ ref('int_periods') }}
+    where {{ liucun.at_period_grain() }}
 
 ),
 
@@ -21,7 +22,8 @@ periods as (
 activity as (
 
     select * from {{ ref('int_customer_activity_periods') }}
-    {{- liucun.only_changed_customers() }}
+    where {{ liucun.at_period_grain() }}
+    {{- liucun.only_changed_customers(keyword='and') }}
 
 ),
 
@@ -38,14 +40,14 @@ spine as (
 
     select
         runs.*,
-        periods.period_grain,
         periods.period_start,
         periods.period_end,
         periods.period_index,
         periods.period_index = runs.active_period_index as is_active
     from runs
     inner join periods
-        on periods.period_index >= runs.active_period_index
+        on periods.period_grain = runs.period_grain
+        and periods.period_index >= runs.active_period_index
         and (runs.next_active_period_index is null or periods.period_index < runs.next_active_period_index)
 
 ),

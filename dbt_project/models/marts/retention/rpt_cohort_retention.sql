@@ -1,6 +1,8 @@
--- One row per cohort type, cohort (the period of its start activity), segment ('all', or the cohort
--- split by var cohort_segment_types) and period_number (0 = the cohort's own period) up to the
--- period holding the as-of date; that last period is flagged incomplete. PostHog's definitions
+-- One row per published grain (var period_grains: day, week, month), cohort type, cohort (the period
+-- of its start activity), segment ('all', or the cohort split by var cohort_segment_types) and
+-- period_number (0 = the cohort's own period) up to the period holding the as-of date, or up to the
+-- grain's horizon (var cohort_horizons: the last period number shown, e.g. day 30); the as-of
+-- date's period is flagged incomplete. PostHog's definitions
 -- (doc 'retention_definitions'):
 --   cohort_type first_time  the customer's first start activity's period (one cohort per customer)
 --               recurring   every period with a start activity (a customer in many cohorts)
@@ -15,6 +17,15 @@
 {%- set start_activity = var('cohort_start_activity', 'purchase') %}
 {%- set return_activity = var('cohort_return_activity', 'activity') %}
 {%- set segment_types = var('cohort_segment_types', ['acquisition_channel']) %}
+{%- set horizons = var('cohort_horizons', {'day': 30, 'week': 52, 'month': none}) %}
+{%- for g, h in horizons.items() %}{% if g not in ['day', 'week', 'month'] or (h is not none and (h is not number or h < 1)) %}
+    {{ exceptions.raise_compiler_error("var('cohort_horizons') maps day, week and month to a period number of 1 or more (or null: every period), not " ~ g ~ ": " ~ h) }}
+{%- endif %}{% endfor %}
+{%- set grains = liucun.period_grains() %}
+{#- the last period number shown at a grain (a grain column): a large number where unlimited -#}
+{%- set horizon_of -%}
+    case {%- for g in grains %} when {grain} = '{{ g }}' then {{ horizons.get(g) if horizons.get(g) is not none else 1000000 }}{% endfor %} end
+{%- endset %}
 {%- if cohort_types | length == 0 %}
     {{ exceptions.raise_compiler_error("var('cohort_types') must list first_time, recurring or both") }}
 {%- endif %}
@@ -50,14 +61,20 @@ customers as (
 
 starts as (
 
-    -- the periods in which each customer did the start activity
+    -- the periods in which each customer did the start activity, at each grain
     {%- if start_activity == 'registration' %}
-    select distinct customers.customer_id, periods.period_start
+    {%- for g in grains %}
+    select distinct customers.customer_id, periods.period_grain, periods.period_start
     from customers
     inner join periods
-        on periods.period_start = {{ liucun.period_start(liucun.to_business_date('customers.registered_at')) }}
+        on periods.period_grain = '{{ g }}'
+        and periods.period_start = {{ liucun.period_start(liucun.to_business_date('customers.registered_at'), g) }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
     {%- else %}
-    select customer_id, period_start
+    select customer_id, period_grain, period_start
     from activity
     {%- if start_activity == 'purchase' %}
     where orders > 0
@@ -70,12 +87,15 @@ starts as (
 
 returns as (
 
-    select customer_id, period_start, orders, revenue
+    select activity.customer_id, activity.period_grain, periods.period_index, activity.orders, activity.revenue
     from activity
+    inner join periods
+        on activity.period_grain = periods.period_grain
+        and activity.period_start = periods.period_start
     {%- if return_activity == 'purchase' %}
-    where orders > 0
+    where activity.orders > 0
     {%- elif return_activity == 'event' %}
-    where events > 0
+    where activity.events > 0
     {%- endif %}
 
 ),
@@ -84,11 +104,11 @@ cohorts as (
 
     {%- for t in cohort_types %}
     {%- if t == 'first_time' %}
-    select 'first_time' as cohort_type, customer_id, min(period_start) as cohort_period_start
+    select 'first_time' as cohort_type, customer_id, period_grain, min(period_start) as cohort_period_start
     from starts
-    group by customer_id
+    group by customer_id, period_grain
     {%- else %}
-    select 'recurring' as cohort_type, customer_id, period_start as cohort_period_start
+    select 'recurring' as cohort_type, customer_id, period_grain, period_start as cohort_period_start
     from starts
     {%- endif %}
     {%- if not loop.last %}
@@ -100,17 +120,32 @@ cohorts as (
 
 cohort_members as (
 
-    select cohort_type, customer_id, cohort_period_start, 'all' as segment_type, 'all' as segment_value
-    from cohorts
-    {%- for t in segment_types %}
-    union all
     select
+        cohorts.period_grain,
         cohorts.cohort_type,
         cohorts.customer_id,
         cohorts.cohort_period_start,
+        periods.period_index as cohort_period_index,
+        'all' as segment_type,
+        'all' as segment_value
+    from cohorts
+    inner join periods
+        on cohorts.period_grain = periods.period_grain
+        and cohorts.cohort_period_start = periods.period_start
+    {%- for t in segment_types %}
+    union all
+    select
+        cohorts.period_grain,
+        cohorts.cohort_type,
+        cohorts.customer_id,
+        cohorts.cohort_period_start,
+        periods.period_index,
         '{{ t }}',
         coalesce(customers.{{ t }}, 'unknown')
     from cohorts
+    inner join periods
+        on cohorts.period_grain = periods.period_grain
+        and cohorts.cohort_period_start = periods.period_start
     left join customers on cohorts.customer_id = customers.customer_id
     {%- endfor %}
 
@@ -118,9 +153,11 @@ cohort_members as (
 
 cohort_sizes as (
 
-    select cohort_type, cohort_period_start, segment_type, segment_value, count(*) as cohort_size
+    select
+        period_grain, cohort_type, cohort_period_start, cohort_period_index, segment_type, segment_value,
+        count(*) as cohort_size
     from cohort_members
-    group by cohort_type, cohort_period_start, segment_type, segment_value
+    group by period_grain, cohort_type, cohort_period_start, cohort_period_index, segment_type, segment_value
 
 ),
 
@@ -128,81 +165,94 @@ grid as (
 
     select
         cohort_sizes.*,
-        periods.period_grain,
         periods.period_start,
         periods.is_complete,
-        periods.period_index - cohort_periods.period_index as period_number
+        periods.period_index - cohort_sizes.cohort_period_index as period_number
     from cohort_sizes
-    inner join periods as cohort_periods
-        on cohort_sizes.cohort_period_start = cohort_periods.period_start
     inner join periods
-        on periods.period_start >= cohort_sizes.cohort_period_start
+        on periods.period_grain = cohort_sizes.period_grain
+        and periods.period_index >= cohort_sizes.cohort_period_index
+        and periods.period_index - cohort_sizes.cohort_period_index
+            <= {{ horizon_of | replace('{grain}', 'periods.period_grain') }}
 
 ),
 
 member_returns as (
 
-    -- each member's return activity from the cohort's period on, with its period number
+    -- each member's return activity from the cohort's period to the horizon, with its period number
     select
+        cohort_members.period_grain,
         cohort_members.cohort_type,
         cohort_members.cohort_period_start,
         cohort_members.segment_type,
         cohort_members.segment_value,
-        cohort_members.customer_id,
-        return_periods.period_index - cohort_periods.period_index as period_number,
+        returns.period_index - cohort_members.cohort_period_index as period_number,
         returns.orders,
         returns.revenue
     from cohort_members
     inner join returns
         on cohort_members.customer_id = returns.customer_id
-        and returns.period_start >= cohort_members.cohort_period_start
-    inner join periods as cohort_periods on cohort_members.cohort_period_start = cohort_periods.period_start
-    inner join periods as return_periods on returns.period_start = return_periods.period_start
+        and cohort_members.period_grain = returns.period_grain
+        and returns.period_index >= cohort_members.cohort_period_index
+        and returns.period_index - cohort_members.cohort_period_index
+            <= {{ horizon_of | replace('{grain}', 'returns.period_grain') }}
 
 ),
 
 cohort_activity as (
 
     select
-        cohort_type, cohort_period_start, segment_type, segment_value, period_number,
+        period_grain, cohort_type, cohort_period_start, segment_type, segment_value, period_number,
         count(*) as returning_customers,
         sum(orders) as orders,
         sum(revenue) as revenue
     from member_returns
-    group by cohort_type, cohort_period_start, segment_type, segment_value, period_number
+    group by period_grain, cohort_type, cohort_period_start, segment_type, segment_value, period_number
+
+),
+
+last_returns as (
+
+    select customer_id, period_grain, max(period_index) as last_return_index
+    from returns
+    group by customer_id, period_grain
+
+),
+
+cohort_last_periods as (
+
+    select period_grain, max(period_index) as last_period_index
+    from periods
+    group by period_grain
+
+),
+
+member_furthest as (
+
+    -- each member's furthest period number with a return (0: never after the cohort period; a return
+    -- beyond the horizon counts at the horizon: "on or after" it)
+    select
+        cohort_members.period_grain, cohort_members.cohort_type, cohort_members.cohort_period_start,
+        cohort_members.segment_type, cohort_members.segment_value,
+        least(
+            greatest(coalesce(last_returns.last_return_index, 0) - cohort_members.cohort_period_index, 0),
+            {{ horizon_of | replace('{grain}', 'cohort_members.period_grain') }},
+            cohort_last_periods.last_period_index - cohort_members.cohort_period_index
+        ) as furthest
+    from cohort_members
+    inner join cohort_last_periods on cohort_members.period_grain = cohort_last_periods.period_grain
+    left join last_returns
+        on cohort_members.customer_id = last_returns.customer_id
+        and cohort_members.period_grain = last_returns.period_grain
 
 ),
 
 furthest_returns as (
 
-    -- members by the furthest period number they returned in (0: never after the cohort period)
-    select cohort_type, cohort_period_start, segment_type, segment_value, furthest, count(*) as members
-    from (
-        select
-            cohort_members.cohort_type, cohort_members.cohort_period_start, cohort_members.segment_type,
-            cohort_members.segment_value, cohort_members.customer_id,
-            coalesce(max(member_returns.period_number), 0) as furthest
-        from cohort_members
-        left join member_returns
-            on {{ liucun.same_cohort('cohort_members', 'member_returns') }}
-            and cohort_members.customer_id = member_returns.customer_id
-        group by cohort_members.cohort_type, cohort_members.cohort_period_start, cohort_members.segment_type,
-                 cohort_members.segment_value, cohort_members.customer_id
-    ) as per_member
-    group by cohort_type, cohort_period_start, segment_type, segment_value, furthest
-
-),
-
-cumulative as (
-
-    select
-        grid.cohort_type, grid.cohort_period_start, grid.segment_type, grid.segment_value, grid.period_number,
-        sum(furthest_returns.members) as active_customers_cumulative
-    from grid
-    inner join furthest_returns
-        on {{ liucun.same_cohort('grid', 'furthest_returns') }}
-        and furthest_returns.furthest >= grid.period_number
-    group by grid.cohort_type, grid.cohort_period_start, grid.segment_type, grid.segment_value, grid.period_number
+    select period_grain, cohort_type, cohort_period_start, segment_type, segment_value, furthest,
+           count(*) as members
+    from member_furthest
+    group by period_grain, cohort_type, cohort_period_start, segment_type, segment_value, furthest
 
 ),
 
@@ -221,13 +271,20 @@ joined as (
         -- period 0 counts every member (PostHog); later periods the members who returned
         case when grid.period_number = 0 then grid.cohort_size
              else coalesce(cohort_activity.returning_customers, 0) end as active_customers,
+        -- on or after period k: the members whose furthest return is k or later
         case when grid.period_number = 0 then grid.cohort_size
-             else coalesce(cumulative.active_customers_cumulative, 0) end as active_customers_cumulative,
+             else sum(coalesce(furthest_returns.members, 0)) over (
+                 partition by grid.period_grain, grid.cohort_type, grid.cohort_period_start,
+                              grid.segment_type, grid.segment_value
+                 order by grid.period_number desc rows between unbounded preceding and current row)
+        end as active_customers_cumulative,
         coalesce(cohort_activity.orders, 0) as orders,
         coalesce(cohort_activity.revenue, 0) as revenue
     from grid
     left join cohort_activity on {{ liucun.same_cohort('grid', 'cohort_activity', period_number=true) }}
-    left join cumulative on {{ liucun.same_cohort('grid', 'cumulative', period_number=true) }}
+    left join furthest_returns
+        on {{ liucun.same_cohort('grid', 'furthest_returns') }}
+        and grid.period_number = furthest_returns.furthest
 
 ),
 
@@ -249,18 +306,18 @@ final as (
         {{ liucun.ratio('active_customers', 'cohort_size') }} as retention_rate,
         cast(active_customers_cumulative as {{ dbt.type_bigint() }}) as active_customers_cumulative,
         {{ liucun.ratio('active_customers_cumulative', 'cohort_size') }} as retention_rate_cumulative,
-        {{ liucun.ratio('active_customers', 'lag(active_customers) over (partition by cohort_type, '
+        {{ liucun.ratio('active_customers', 'lag(active_customers) over (partition by period_grain, cohort_type, '
             ~ 'cohort_period_start, segment_type, segment_value order by period_number)') }}
             as retention_rate_vs_previous,
         cast(orders as {{ dbt.type_bigint() }}) as orders,
         cast(revenue as decimal(38, 2)) as revenue,
         cast(sum(revenue) over (
-            partition by cohort_type, cohort_period_start, segment_type, segment_value
+            partition by period_grain, cohort_type, cohort_period_start, segment_type, segment_value
             order by period_number rows between unbounded preceding and current row
         ) as decimal(38, 2)) as cumulative_revenue,
         {{ liucun.ratio(
-            'sum(revenue) over (partition by cohort_type, cohort_period_start, segment_type, segment_value '
-            ~ 'order by period_number rows between unbounded preceding and current row)',
+            'sum(revenue) over (partition by period_grain, cohort_type, cohort_period_start, segment_type, '
+            ~ 'segment_value order by period_number rows between unbounded preceding and current row)',
             'cohort_size') }} as cumulative_revenue_per_customer
     from joined
 
