@@ -194,8 +194,8 @@ def models_alone(sources: Path, wh: Path, work: Path, as_of: date = END,
     wall = (max(datetime.fromisoformat(t["completed_at"]) for t in timings)
             - min(datetime.fromisoformat(t["started_at"]) for t in timings)).total_seconds()
     with duckdb.connect(str(db), read_only=True) as con:
-        schemas = dict(con.execute("select table_name, table_schema from duckdb_tables() "
-                                   "where table_schema in ('intermediate', 'marts')").fetchall())
+        schemas = dict(con.execute("select table_name, schema_name from duckdb_tables() "
+                                   "where schema_name in ('intermediate', 'marts')").fetchall())
         rows = {m: con.execute(f"select count(*) from {schemas[m]}.{m}").fetchone()[0]
                 for m in models if m in schemas}
     shutil.rmtree(alone)
