@@ -230,3 +230,25 @@ def test_only_the_current_period_may_be_flagged_incomplete(built, tmp_path: Path
     result = run_gate("marts", earlier, params(), tmp_path)
     assert [(o.table, o.description) for o in result.blocking_failures] == [
         ("marts.rpt_cohort_retention", "only the current period is flagged incomplete (the as-of date is inside it)")]
+
+
+def test_a_day_may_have_a_crr_above_ten_a_month_may_not(built, tmp_path: Path):
+    """(E - N) / S of a day with few customers at its start can be large (a quiet Sunday, a busy
+    Monday: once 13 in a test's sample); the marts gate bounds only the month's (a CRR of 13 there
+    is a broken mart)."""
+    db, _ = built
+    for grain, passes in (("day", True), ("month", False)):
+        copy = tmp_path / grain / db.name
+        copy.parent.mkdir()
+        shutil.copy(db, copy)
+        with duckdb.connect(str(copy)) as con:
+            changed = con.execute(
+                "update marts.rpt_retention_rate set crr = 13 where period_grain = ? and segment_type = 'all' "
+                "and period_start = (select max(period_start) from marts.rpt_retention_rate where period_grain = ?)",
+                [grain, grain]).fetchone()[0]
+        assert changed >= 1
+        result = run_gate("marts", copy, params(), tmp_path / grain)
+        assert result.passed is passes, result.failure_message()
+        if not passes:
+            assert [(o.table, o.description) for o in result.blocking_failures] == [
+                ("marts.rpt_retention_rate", "CRR is never negative, and a month's CRR is at most 10")]
