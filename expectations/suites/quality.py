@@ -165,15 +165,15 @@ def build_revenue_reconciliation_suite(params: GateParams) -> gx.ExpectationSuit
         "rpt_retention_rate_reconciliation",
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(
-                "select r.period_start, r.revenue_end, coalesce(sum(o.net_amount), 0) as order_revenue "
+                "select r.period_grain, r.period_start, r.revenue_end, coalesce(sum(o.net_amount), 0) as order_revenue "
                 "from {batch} as r left join marts.fct_orders as o on o.is_qualifying and o.customer_id is not null "
                 "and o.order_date >= r.period_start and o.order_date < r.period_end "
                 "where r.segment_type = 'all' and r.base_definition = 'active_in_period' "
-                "group by r.period_start, r.revenue_end "
+                "group by r.period_grain, r.period_start, r.revenue_end "
                 "having coalesce(r.revenue_end, 0) <> coalesce(sum(o.net_amount), 0)"
             ),
-            description="each period's revenue in the retention mart equals the attributed qualifying "
-                        "order revenue of that period (fct_orders)",
+            description="each period's revenue in the retention mart (every grain) equals the attributed "
+                        "qualifying order revenue of that period (fct_orders)",
         ),
         gxe.UnexpectedRowsExpectation(
             unexpected_rows_query=(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -164,11 +164,14 @@ def test_revenue_reconciliation_across_layers_catches_a_changed_mart_amount(buil
     assert not result.passed
     failed = {(o.table, o.description) for o in result.blocking_failures}
     assert ("marts.rpt_retention_rate_reconciliation",
-            "each period's revenue in the retention mart equals the attributed qualifying order revenue "
-            "of that period (fct_orders)") in failed
+            "each period's revenue in the retention mart (every grain) equals the attributed qualifying "
+            "order revenue of that period (fct_orders)") in failed
     assert any("last 28 days" in d for _, d in failed)
     (per_period,) = [o for o in result.blocking_failures if "each period" in (o.description or "")]
-    assert [str(r["period_start"]) for r in per_period.sample] == [order_date.replace(day=1).isoformat()]
+    # the order's day, its (Monday) week and its month
+    week = order_date - timedelta(days=order_date.weekday())
+    assert {(r["period_grain"], str(r["period_start"])) for r in per_period.sample} == {
+        ("day", order_date.isoformat()), ("week", week.isoformat()), ("month", order_date.replace(day=1).isoformat())}
 
 
 def test_a_gap_in_daily_orders_is_reported(built, tmp_path: Path):
