@@ -25,7 +25,7 @@ import pandas as pd
 
 from flows.publish.warehouse import write_atomically
 from flows.report import charts
-from flows.report.queries import Headline, MartReader
+from flows.report.queries import GRAIN_ORDER, Headline, MartReader
 
 TEMPLATES = Path(__file__).with_name("templates")
 GATE_LAYERS = ("raw", "staging", "marts")
@@ -158,7 +158,7 @@ class _Builder:
         s = Section("retention", "Retention",
                     "Who stays from one period to the next, for all customers and by segment, and how "
                     "each acquisition cohort keeps its customers." + (
-                        f" {', '.join(sorted(grains, key=GRAIN_SIZE.get)).capitalize()} are published side by "
+                        f" {', '.join(sorted(grains, key=GRAIN_ORDER.index, reverse=True)).capitalize()} are published side by "
                         "side: the period selector at the top switches between them." if len(grains) > 1 else ""))
         why = self.missing("rpt_retention_rate", "no complete period with customers yet (the sources "
                            "cover less than two complete periods).")
@@ -568,7 +568,6 @@ def _script_json(value: Any) -> str:
 # is no chart; the mart and its means have them all
 LAST_COHORTS = {"day": 35, "week": 26}
 ADJECTIVE = {"day": "daily", "week": "weekly", "month": "monthly"}
-GRAIN_SIZE = {"day": 1, "week": 2, "month": 3}
 # the latest periods a grain's time series draw (None: every period): 13 weeks of days, a year of weeks
 LAST_PERIODS = {"day": 91, "week": 52}
 

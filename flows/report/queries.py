@@ -100,12 +100,12 @@ class MartReader:
         year_earlier = None if year is None else Headline(str(year[0]), *year[1:])
         return Headline(str(last[0]), *last[1:]), previous, year_earlier
 
-    def _recent(self, table: str, grain: str, last_periods: int | None) -> str:
-        """A filter on period_start: the ``last_periods`` latest periods of ``table`` at ``grain``."""
-        if last_periods is None:
+    def _recent(self, table: str, grain: str, last: int | None, column: str = "period_start") -> str:
+        """A filter on ``column``: its ``last`` latest values in ``table`` at ``grain``."""
+        if last is None:
             return ""
-        return (f" and period_start in (select distinct period_start from {table} where period_grain = "
-                f"'{grain}' order by period_start desc limit {int(last_periods)})")
+        return (f" and {column} in (select distinct {column} from {table} where period_grain = "
+                f"'{grain}' order by {column} desc limit {int(last)})")
 
     def retention_over_time(self, grain: str, last_periods: int | None = None) -> pd.DataFrame:
         """CRR and strict retention per period and segment, long (one row per figure); the
@@ -125,15 +125,13 @@ class MartReader:
         # first-time cohorts (a publication made before cohort types has only those)
         first_time = (" and cohort_type = 'first_time'"
                       if self.has_column("marts.rpt_cohort_retention", "cohort_type") else "")
-        latest = "" if last_cohorts is None else (
-            f""" and cohort_period_start in (select distinct cohort_period_start from marts.rpt_cohort_retention
-                   where period_grain = ? order by cohort_period_start desc limit {int(last_cohorts)})""")
+        latest = self._recent("marts.rpt_cohort_retention", grain, last_cohorts, "cohort_period_start")
         return self.df(
             f"""select cohort_period_start, period_number, period_start, is_complete, cohort_size,
                       active_customers, retention_rate
                from marts.rpt_cohort_retention
                where period_grain = ? and segment_type = 'all'{first_time}{latest}
-               order by cohort_period_start, period_number""", [grain] if last_cohorts is None else [grain, grain])
+               order by cohort_period_start, period_number""", [grain])
 
     def cohort_mean_curve(self, grain: str) -> pd.DataFrame:
         """Per period number over complete cells of the first-time cohorts: the cohort-size-weighted
